@@ -1,0 +1,18 @@
+# The warning set every Rhizome target compiles with (docs/developer-notes.md explains why).
+add_library(rhizome_warnings INTERFACE)
+target_compile_options(rhizome_warnings INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion
+  -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Woverloaded-virtual
+  -Wnull-dereference -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough
+  -Wmissing-declarations)
+if(RHIZOME_WERROR)
+  target_compile_options(rhizome_warnings INTERFACE -Werror)
+endif()
+# Hardening for release binaries.
+target_compile_options(rhizome_warnings INTERFACE -fstack-protector-strong -fPIE)
+target_compile_definitions(rhizome_warnings INTERFACE $<$<NOT:$<CONFIG:Debug>>:_FORTIFY_SOURCE=2>)
+target_link_options(rhizome_warnings INTERFACE -pie -Wl,-z,relro -Wl,-z,now)
+
+# Relaxed set for third-party generated code (protobuf) and GoogleTest macros.
+add_library(rhizome_relaxed_warnings INTERFACE)
+target_compile_options(rhizome_relaxed_warnings INTERFACE -Wall -Wextra)

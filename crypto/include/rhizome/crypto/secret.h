@@ -1,0 +1,79 @@
+// Secret byte containers.
+//
+// SecretBytes lives in sodium_malloc memory: guard pages, mlock'ed where the OS
+// allows, excluded from core dumps (MADV_DONTDUMP) and wiped on destruction.
+// It is move-only, has no operator== (use ConstantTimeEquals) and cannot be
+// printed. Access goes through expose()/expose_mut() so every use is greppable.
+//
+// StackSecret<N> is for short-lived keys (per-message keys, DH outputs): a
+// fixed array wiped when it leaves scope. Cheaper than SecretBytes, which costs
+// an mmap per allocation.
+//
+// Preconditions: crypto::Init() has succeeded before the first SecretBytes.
+// Thread safety: no shared state; one object is not safe to mutate from two threads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "rhizome/crypto/bytes.h"
+
+namespace rhizome::crypto {
+
+class RandomSource;
+
+// Wipes memory in a way the compiler will not optimise away.
+void Wipe(MutableByteSpan bytes) noexcept;
+
+class SecretBytes {
+ public:
+  SecretBytes() noexcept = default;  // empty
+  // Zero-filled secret of `size` bytes. Throws std::bad_alloc if the secure
+  // allocator fails (out of locked memory is an environment error).
+  explicit SecretBytes(std::size_t size);
+  ~SecretBytes();
+
+  SecretBytes(SecretBytes&& other) noexcept;
+  SecretBytes& operator=(SecretBytes&& other) noexcept;
+  SecretBytes(const SecretBytes&) = delete;
+  SecretBytes& operator=(const SecretBytes&) = delete;
+
+  // Copies `bytes` into a new secret. The caller wipes its own copy.
+  static SecretBytes CopyFrom(ByteSpan bytes);
+  static SecretBytes Random(RandomSource& rng, std::size_t size);
+
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+
+  ByteSpan expose() const noexcept { return {data_, size_}; }
+  MutableByteSpan expose_mut() noexcept { return {data_, size_}; }
+
+  // Constant-time; false when sizes differ.
+  bool ConstantTimeEquals(const SecretBytes& other) const noexcept;
+  // An explicit, wiped deep copy (secrets are never copied implicitly).
+  SecretBytes Clone() const;
+
+ private:
+  std::uint8_t* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// Fixed-size array wiped on scope exit. Not copyable, not movable: it stays
+// where it was created.
+template <std::size_t N>
+class StackSecret {
+ public:
+  StackSecret() noexcept { data_.fill(0); }
+  ~StackSecret() { Wipe(data_); }
+  StackSecret(const StackSecret&) = delete;
+  StackSecret& operator=(const StackSecret&) = delete;
+
+  static constexpr std::size_t size() { return N; }
+  std::span<const std::uint8_t, N> expose() const noexcept { return data_; }
+  std::span<std::uint8_t, N> expose_mut() noexcept { return data_; }
+
+ private:
+  ByteArray<N> data_;
+};
+
+}  // namespace rhizome::crypto

@@ -1,0 +1,227 @@
+#include "rhizome/net/channel.h"
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <array>
+#include <variant>
+
+namespace rhizome::net {
+
+namespace {
+
+using asio::experimental::as_tuple;
+using asio::use_awaitable;
+constexpr auto kTuple = as_tuple(use_awaitable);
+
+// One scratch buffer per network thread: idle channels hold no read buffer.
+constexpr std::size_t kScratchBytes = 64 * 1024;
+std::uint8_t* Scratch() {
+  thread_local std::array<std::uint8_t, kScratchBytes> scratch;
+  return scratch.data();
+}
+
+}  // namespace
+
+Channel::Channel(asio::ip::tcp::socket socket, protocol::SecureSession session,
+                 ChannelLimits limits)
+    : socket_(std::move(socket)),
+      session_(std::move(session)),
+      limits_(limits),
+      write_signal_(socket_.get_executor()),
+      space_signal_(socket_.get_executor()),
+      watchdog_(socket_.get_executor()),
+      read_deadline_(Clock::now() + limits.handshake_timeout) {}
+
+Channel::~Channel() {
+  asio::error_code ignored;
+  socket_.close(ignored);
+}
+
+Status Channel::CloseWith(Error e) {
+  if (open_) {
+    open_ = false;
+    close_reason_ = e;
+    asio::error_code ignored;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    write_signal_.cancel();
+    space_signal_.cancel();
+    watchdog_.cancel();
+  }
+  return close_reason_;
+}
+
+void Channel::Close() { (void)CloseWith(Error{Errc::kIo, "connection closed"}); }
+
+asio::awaitable<Result<std::shared_ptr<Channel>>> Channel::Establish(
+    asio::ip::tcp::socket socket, protocol::SecureSession session, ChannelLimits limits) {
+  asio::error_code ec;
+  socket.set_option(asio::ip::tcp::no_delay(true), ec);
+  socket.non_blocking(true, ec);
+  auto self = std::make_shared<Channel>(std::move(socket), std::move(session), limits);
+  auto ex = self->socket_.get_executor();
+  asio::co_spawn(ex, [self]() { return self->Watchdog(); }, asio::detached);
+  Status st = co_await self->RunHandshake();
+  if (!st && st.error().code == Errc::kIo && self->session_.role() == crypto::NoiseRole::kInitiator &&
+      std::string_view(st.error().message) == "connection closed") {
+    // The responder drops a handshake it cannot authenticate without a word.
+    st = Error{Errc::kAuthenticationFailed,
+               "the peer closed the connection during the handshake (wrong relay key or access "
+               "key, or an unknown contact?)"};
+  }
+  if (!st) {
+    (void)self->CloseWith(st.error());
+    co_return st.error();
+  }
+  self->read_deadline_ = Clock::now() + limits.idle_timeout;
+  asio::co_spawn(ex, [self]() { return self->Writer(); }, asio::detached);
+  co_return self;
+}
+
+asio::awaitable<Result<std::shared_ptr<Channel>>> Channel::Connect(
+    std::string host, std::uint16_t port, const protocol::SecureSessionConfig& config,
+    crypto::RandomSource& rng, ChannelLimits limits) {
+  using namespace asio::experimental::awaitable_operators;
+  auto ex = co_await asio::this_coro::executor;
+  auto session = protocol::SecureSession::Create(config, rng);
+  if (!session) co_return session.error();
+
+  asio::ip::tcp::resolver resolver(ex);
+  auto [rec, endpoints] =
+      co_await resolver.async_resolve(host, std::to_string(port), kTuple);
+  if (rec) co_return Error{Errc::kIo, "cannot resolve the host"};
+
+  asio::ip::tcp::socket socket(ex);
+  asio::steady_timer timer(ex, limits.handshake_timeout);
+  auto outcome = co_await (asio::async_connect(socket, endpoints, kTuple) ||
+                           timer.async_wait(kTuple));
+  if (outcome.index() == 1) co_return Error{Errc::kIo, "connect timed out"};
+  if (std::get<0>(std::get<0>(outcome))) co_return Error{Errc::kIo, "cannot connect"};
+  co_return co_await Establish(std::move(socket), std::move(*session), limits);
+}
+
+asio::awaitable<Status> Channel::ReadSome(Bytes& out) {
+  std::uint8_t* scratch = Scratch();
+  for (;;) {
+    if (!open_) co_return close_reason_;
+    asio::error_code ec;
+    std::size_t n = socket_.read_some(asio::buffer(scratch, kScratchBytes), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      auto [wec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, kTuple);
+      if (!open_) co_return close_reason_;
+      if (wec) co_return CloseWith(Error{Errc::kIo, "connection failed"});
+      continue;
+    }
+    if (ec == asio::error::eof) co_return CloseWith(Error{Errc::kIo, "connection closed"});
+    if (ec) co_return CloseWith(Error{Errc::kIo, "connection failed"});
+    std::vector<Bytes> got;
+    Status st = session_.OnBytes(ByteSpan(scratch, n), out, got);
+    if (!st) co_return CloseWith(st.error());
+    if (!got.empty()) {
+      read_deadline_ = Clock::now() + (session_.established() ? limits_.idle_timeout
+                                                               : limits_.handshake_timeout);
+      for (auto& m : got) received_.push_back(std::move(m));
+    }
+    co_return OkStatus();
+  }
+}
+
+asio::awaitable<Status> Channel::RunHandshake() {
+  Bytes out;
+  if (auto st = session_.Start(out); !st) co_return st;
+  for (;;) {
+    if (!out.empty()) {
+      auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out), kTuple);
+      if (!open_) co_return close_reason_;
+      if (ec) co_return Error{Errc::kIo, "connection failed during the handshake"};
+      out.clear();
+    }
+    if (session_.established()) co_return OkStatus();
+    if (auto st = co_await ReadSome(out); !st) co_return st;
+  }
+}
+
+asio::awaitable<Result<Bytes>> Channel::Receive() {
+  while (received_.empty()) {
+    if (!open_) co_return close_reason_.error();
+    Bytes unexpected;
+    if (auto st = co_await ReadSome(unexpected); !st) co_return st.error();
+  }
+  Bytes msg = std::move(received_.front());
+  received_.pop_front();
+  co_return msg;
+}
+
+Status Channel::Enqueue(ByteSpan plaintext) {
+  if (!open_) return close_reason_;
+  const std::size_t before = out_.size();
+  if (auto st = session_.Seal(plaintext, out_); !st) return st;
+  queued_bytes_ += out_.size() - before;
+  write_signal_.cancel();
+  return {};
+}
+
+Status Channel::TrySend(ByteSpan plaintext) {
+  if (open_ && queued_bytes_ > limits_.max_write_queue_bytes) {
+    return Error{Errc::kLimitExceeded, "write queue is full"};
+  }
+  return Enqueue(plaintext);
+}
+
+asio::awaitable<Status> Channel::Send(ByteSpan plaintext) {
+  while (open_ && queued_bytes_ > limits_.max_write_queue_bytes) {
+    space_signal_.expires_at(Clock::time_point::max());
+    (void)co_await space_signal_.async_wait(kTuple);
+  }
+  co_return Enqueue(plaintext);
+}
+
+asio::awaitable<void> Channel::Writer() {
+  Bytes batch;
+  while (open_) {
+    if (out_.empty()) {
+      write_signal_.expires_at(Clock::time_point::max());
+      (void)co_await write_signal_.async_wait(kTuple);
+      continue;
+    }
+    batch.clear();
+    batch.swap(out_);
+    write_deadline_ = Clock::now() + limits_.write_timeout;
+    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(batch), kTuple);
+    write_deadline_ = Clock::time_point::max();
+    queued_bytes_ -= batch.size();
+    space_signal_.cancel();
+    if (ec) {
+      (void)CloseWith(Error{Errc::kIo, "connection failed"});
+      break;
+    }
+    // Keep a modest buffer for reuse, not the high-water mark of a burst.
+    if (batch.capacity() > 64 * 1024) Bytes().swap(batch);
+  }
+}
+
+asio::awaitable<void> Channel::Shutdown() {
+  const auto give_up = Clock::now() + limits_.write_timeout;
+  asio::steady_timer wait(socket_.get_executor());
+  while (open_ && queued_bytes_ > 0 && Clock::now() < give_up) {
+    wait.expires_after(std::chrono::milliseconds(5));
+    (void)co_await wait.async_wait(kTuple);
+  }
+  Close();
+}
+
+asio::awaitable<void> Channel::Watchdog() {
+  while (open_) {
+    const auto deadline = std::min(read_deadline_, write_deadline_);
+    if (Clock::now() >= deadline) {
+      const bool reading = read_deadline_ <= write_deadline_;
+      (void)CloseWith(Error{Errc::kIo, !session_.established() ? "handshake timed out"
+                                       : reading               ? "idle timeout"
+                                                               : "write timed out"});
+      break;
+    }
+    watchdog_.expires_at(deadline);
+    (void)co_await watchdog_.async_wait(kTuple);
+  }
+}
+
+}  // namespace rhizome::net

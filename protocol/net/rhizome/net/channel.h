@@ -1,0 +1,121 @@
+// Channel: the secure channel over TCP with Asio coroutines (DESIGN §5).
+//
+// A thin I/O shell around protocol::SecureSession (sans-IO): it reads from the
+// socket into a bounded buffer, feeds the session, writes what the session
+// produced, and enforces the deadlines and queue bounds. Shared by the client
+// and the relay.
+//
+// NOT a public API: this header carries Asio types, so it lives outside every
+// include/ directory and only the project's own executables and tests use it
+// (DESIGN §3 keeps third-party types out of public headers).
+//
+// Deadlines (all named in ChannelLimits):
+// - the whole handshake must finish within handshake_timeout;
+// - after it, a peer that sends no complete frame for idle_timeout is cut off
+//   (keep-alives are the layer above's job);
+// - a write that makes no progress for write_timeout (a peer that stops
+//   reading: slowloris writer side) closes the channel.
+// Backpressure: Send() waits while more than max_write_queue_bytes are queued;
+// TrySend() refuses instead.
+// Memory: an idle channel holds no read buffer: it waits for readability and
+// then reads into a per-thread scratch buffer.
+//
+// Thread safety: a Channel lives on one strand/io_context thread; call it from
+// coroutines running there only.
+#pragma once
+
+#include <asio.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "rhizome/crypto/bytes.h"
+#include "rhizome/crypto/random.h"
+#include "rhizome/crypto/result.h"
+#include "rhizome/protocol/secure_session.h"
+
+namespace rhizome::net {
+
+struct ChannelLimits {
+  std::chrono::milliseconds handshake_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{120'000};
+  std::chrono::milliseconds write_timeout{30'000};
+  std::size_t max_write_queue_bytes = 1u << 20;
+};
+
+class Channel : public std::enable_shared_from_this<Channel> {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // Runs the handshake on a connected socket. On success the channel is
+  // established and its background writer and watchdog are running.
+  // Errors: the session's handshake errors; kIo "connection closed" /
+  // "handshake timed out" / socket errors.
+  static asio::awaitable<Result<std::shared_ptr<Channel>>> Establish(
+      asio::ip::tcp::socket socket, protocol::SecureSession session, ChannelLimits limits = {});
+
+  // Connects to host:port (numeric or name) and runs the handshake as initiator.
+  // Errors: kIo "cannot connect" and those of Establish.
+  static asio::awaitable<Result<std::shared_ptr<Channel>>> Connect(
+      std::string host, std::uint16_t port, const protocol::SecureSessionConfig& config,
+      crypto::RandomSource& rng, ChannelLimits limits = {});
+
+  ~Channel();
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+
+  // The next received plaintext message.
+  // Errors: kIo "connection closed" (EOF or Close()), "idle timeout", socket
+  // errors; the session's errors (bad frame, failed authentication). After an
+  // error the channel is closed.
+  asio::awaitable<Result<Bytes>> Receive();
+
+  // Seals and queues one message (1..kMaxSessionPayloadBytes), waiting while
+  // the write queue is above its limit. Errors: kIo if the channel is closed;
+  // kLimitExceeded for a bad size.
+  asio::awaitable<Status> Send(ByteSpan plaintext);
+
+  // As Send but never waits. Errors: also kLimitExceeded "write queue is full".
+  Status TrySend(ByteSpan plaintext);
+
+  // Closes the socket; pending Receive/Send calls complete with kIo. Idempotent.
+  void Close();
+  // Waits (bounded by write_timeout) until queued bytes are written, then closes.
+  asio::awaitable<void> Shutdown();
+
+  bool is_open() const { return open_; }
+  const protocol::SecureSession& session() const { return session_; }
+  std::size_t queued_bytes() const { return queued_bytes_; }
+
+  // Internal: use Establish/Connect.
+  Channel(asio::ip::tcp::socket socket, protocol::SecureSession session, ChannelLimits limits);
+
+ private:
+  asio::awaitable<Status> RunHandshake();
+  asio::awaitable<void> Writer();
+  asio::awaitable<void> Watchdog();
+  // Reads once (waiting for readability first) and feeds the session.
+  asio::awaitable<Status> ReadSome(Bytes& out);
+  Status Enqueue(ByteSpan plaintext);
+  Status CloseWith(Error e);
+
+  asio::ip::tcp::socket socket_;
+  protocol::SecureSession session_;
+  ChannelLimits limits_;
+  bool open_ = true;
+  Status close_reason_;
+
+  std::deque<Bytes> received_;
+  Bytes out_;                      // sealed frames not yet handed to the writer
+  std::size_t queued_bytes_ = 0;   // out_ plus what the writer is writing
+  asio::steady_timer write_signal_;  // cancelled to wake the writer
+  asio::steady_timer space_signal_;  // cancelled to wake senders waiting for space
+  asio::steady_timer watchdog_;
+  Clock::time_point read_deadline_;
+  Clock::time_point write_deadline_ = Clock::time_point::max();
+};
+
+}  // namespace rhizome::net

@@ -1,0 +1,452 @@
+#include "rhizome/protocol/transport.h"
+
+#include "rhizome/wire/v1/relay.pb.h"
+#include "rhizome/wire/v1/transport.pb.h"
+#include "wire_codec.h"
+
+namespace rhizome::protocol {
+
+namespace pb = rhizome::wire::v1;
+
+namespace {
+
+constexpr std::uint32_t kMaxEnumValue = 0x7fffffff;  // int32 on the wire; negatives refused
+
+Error Malformed(const char* message) { return Error{Errc::kMalformed, message}; }
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+using internal::CopyExact;
+using internal::FieldBytes;
+using internal::ToField;
+
+Status CopyId(const std::string& field, Id& out, const char* message) {
+  if (!CopyExact(field, out)) return Malformed(message);
+  return {};
+}
+
+Status CopySecretKey(const std::string& field, crypto::SecretBytes& out, const char* message) {
+  if (field.size() != kKeyBytes) return Malformed(message);
+  out = crypto::SecretBytes::CopyFrom(FieldBytes(field));
+  return {};
+}
+
+// Blobs are size-checked before they are copied.
+Status CopyBlob(const std::string& field, Bytes& out) {
+  if (field.size() > kMaxBlobBytes) return Error{Errc::kLimitExceeded, "blob is too large"};
+  const ByteSpan bytes = FieldBytes(field);
+  out.assign(bytes.begin(), bytes.end());
+  return {};
+}
+
+Status CheckEnum(int value, const char* message) {
+  if (value <= 0) return Malformed(message);
+  return {};
+}
+
+// ---- commands ---------------------------------------------------------------
+
+Result<RelayCommand> CommandFromProto(const pb::RelayCommand& in) {
+  RelayCommand out;
+  RHIZOME_TRY(CopyId(in.corr_id(), out.corr_id, "corr id is not 16 bytes"));
+  switch (in.command_case()) {
+    case pb::RelayCommand::kNewQueue: {
+      NewQueue c;
+      if (!CopyExact(in.new_queue().recipient_auth_key(), c.recipient_auth_key)) {
+        return Malformed("recipient auth key is not 32 bytes");
+      }
+      out.body = std::move(c);
+      break;
+    }
+    case pb::RelayCommand::kSetQueueKey: {
+      const auto& m = in.set_queue_key();
+      SetQueueKey c;
+      RHIZOME_TRY(CopyId(m.recipient_id(), c.recipient_id, "recipient id is not 16 bytes"));
+      RHIZOME_TRY(CopySecretKey(m.send_key(), c.send_key, "send key is not 32 bytes"));
+      if (!CopyExact(m.signature(), c.signature)) return Malformed("signature is not 64 bytes");
+      out.body = std::move(c);
+      break;
+    }
+    case pb::RelayCommand::kSend: {
+      const auto& m = in.send();
+      SendMessage c;
+      RHIZOME_TRY(CopyId(m.sender_id(), c.sender_id, "sender id is not 16 bytes"));
+      if (!CopyExact(m.mac(), c.mac)) return Malformed("mac is not 32 bytes");
+      RHIZOME_TRY(CopyBlob(m.blob(), c.blob));
+      out.body = std::move(c);
+      break;
+    }
+    case pb::RelayCommand::kSubscribe: {
+      const auto& m = in.subscribe();
+      Subscribe c;
+      RHIZOME_TRY(CopyId(m.recipient_id(), c.recipient_id, "recipient id is not 16 bytes"));
+      if (!CopyExact(m.signature(), c.signature)) return Malformed("signature is not 64 bytes");
+      out.body = c;
+      break;
+    }
+    case pb::RelayCommand::kGet: {
+      const auto& m = in.get();
+      GetMessage c;
+      RHIZOME_TRY(CopyId(m.recipient_id(), c.recipient_id, "recipient id is not 16 bytes"));
+      if (!CopyExact(m.signature(), c.signature)) return Malformed("signature is not 64 bytes");
+      out.body = c;
+      break;
+    }
+    case pb::RelayCommand::kAck: {
+      const auto& m = in.ack();
+      AckMessage c;
+      RHIZOME_TRY(CopyId(m.recipient_id(), c.recipient_id, "recipient id is not 16 bytes"));
+      RHIZOME_TRY(CopyId(m.message_id(), c.message_id, "message id is not 16 bytes"));
+      out.body = c;
+      break;
+    }
+    case pb::RelayCommand::kDeleteQueue: {
+      const auto& m = in.delete_queue();
+      DeleteQueue c;
+      RHIZOME_TRY(CopyId(m.recipient_id(), c.recipient_id, "recipient id is not 16 bytes"));
+      if (!CopyExact(m.signature(), c.signature)) return Malformed("signature is not 64 bytes");
+      out.body = c;
+      break;
+    }
+    case pb::RelayCommand::kCreateBoard: {
+      const auto& m = in.create_board();
+      CreateBoard c;
+      RHIZOME_TRY(CopyId(m.board_id(), c.board_id, "board id is not 16 bytes"));
+      RHIZOME_TRY(CopySecretKey(m.read_key(), c.read_key, "board read key is not 32 bytes"));
+      RHIZOME_TRY(CopySecretKey(m.write_key(), c.write_key, "board write key is not 32 bytes"));
+      c.ttl_seconds = m.ttl_seconds();
+      out.body = std::move(c);
+      break;
+    }
+    case pb::RelayCommand::kAppendBoard: {
+      const auto& m = in.append_board();
+      AppendBoard c;
+      RHIZOME_TRY(CopyId(m.board_id(), c.board_id, "board id is not 16 bytes"));
+      if (!CopyExact(m.mac(), c.mac)) return Malformed("mac is not 32 bytes");
+      RHIZOME_TRY(CopyBlob(m.blob(), c.blob));
+      out.body = std::move(c);
+      break;
+    }
+    case pb::RelayCommand::kReadBoard: {
+      const auto& m = in.read_board();
+      ReadBoard c;
+      RHIZOME_TRY(CopyId(m.board_id(), c.board_id, "board id is not 16 bytes"));
+      if (!CopyExact(m.mac(), c.mac)) return Malformed("mac is not 32 bytes");
+      c.cursor = m.cursor();
+      c.max_items = m.max_items();
+      out.body = c;
+      break;
+    }
+    case pb::RelayCommand::COMMAND_NOT_SET:
+      return internal::OneofNotSet(in, "relay command has no command",
+                                   "relay command is of an unknown kind");
+  }
+  return out;
+}
+
+void CommandToProto(const RelayCommand& in, pb::RelayCommand* out) {
+  out->set_corr_id(ToField(in.corr_id));
+  std::visit(Overloaded{
+                 [&](const NewQueue& c) {
+                   out->mutable_new_queue()->set_recipient_auth_key(ToField(c.recipient_auth_key));
+                 },
+                 [&](const SetQueueKey& c) {
+                   auto* m = out->mutable_set_queue_key();
+                   m->set_recipient_id(ToField(c.recipient_id));
+                   m->set_send_key(ToField(c.send_key.expose()));
+                   m->set_signature(ToField(c.signature));
+                 },
+                 [&](const SendMessage& c) {
+                   auto* m = out->mutable_send();
+                   m->set_sender_id(ToField(c.sender_id));
+                   m->set_mac(ToField(c.mac));
+                   m->set_blob(ToField(c.blob));
+                 },
+                 [&](const Subscribe& c) {
+                   auto* m = out->mutable_subscribe();
+                   m->set_recipient_id(ToField(c.recipient_id));
+                   m->set_signature(ToField(c.signature));
+                 },
+                 [&](const GetMessage& c) {
+                   auto* m = out->mutable_get();
+                   m->set_recipient_id(ToField(c.recipient_id));
+                   m->set_signature(ToField(c.signature));
+                 },
+                 [&](const AckMessage& c) {
+                   auto* m = out->mutable_ack();
+                   m->set_recipient_id(ToField(c.recipient_id));
+                   m->set_message_id(ToField(c.message_id));
+                 },
+                 [&](const DeleteQueue& c) {
+                   auto* m = out->mutable_delete_queue();
+                   m->set_recipient_id(ToField(c.recipient_id));
+                   m->set_signature(ToField(c.signature));
+                 },
+                 [&](const CreateBoard& c) {
+                   auto* m = out->mutable_create_board();
+                   m->set_board_id(ToField(c.board_id));
+                   m->set_read_key(ToField(c.read_key.expose()));
+                   m->set_write_key(ToField(c.write_key.expose()));
+                   m->set_ttl_seconds(c.ttl_seconds);
+                 },
+                 [&](const AppendBoard& c) {
+                   auto* m = out->mutable_append_board();
+                   m->set_board_id(ToField(c.board_id));
+                   m->set_mac(ToField(c.mac));
+                   m->set_blob(ToField(c.blob));
+                 },
+                 [&](const ReadBoard& c) {
+                   auto* m = out->mutable_read_board();
+                   m->set_board_id(ToField(c.board_id));
+                   m->set_mac(ToField(c.mac));
+                   m->set_cursor(c.cursor);
+                   m->set_max_items(c.max_items);
+                 },
+             },
+             in.body);
+}
+
+// ---- replies ----------------------------------------------------------------
+
+Result<RelayReply> ReplyFromProto(const pb::RelayReply& in) {
+  RelayReply out;
+  if (!in.corr_id().empty()) {
+    Id corr;
+    RHIZOME_TRY(CopyId(in.corr_id(), corr, "corr id is not 16 bytes"));
+    out.corr_id = corr;
+  }
+  switch (in.reply_case()) {
+    case pb::RelayReply::kOk:
+      out.body = RelayOk{};
+      break;
+    case pb::RelayReply::kQueueCreated: {
+      const auto& m = in.queue_created();
+      QueueCreated r;
+      RHIZOME_TRY(CopyId(m.recipient_id(), r.recipient_id, "recipient id is not 16 bytes"));
+      RHIZOME_TRY(CopyId(m.sender_id(), r.sender_id, "sender id is not 16 bytes"));
+      out.body = r;
+      break;
+    }
+    case pb::RelayReply::kMessage: {
+      const auto& m = in.message();
+      QueueMessage r;
+      RHIZOME_TRY(CopyId(m.recipient_id(), r.recipient_id, "recipient id is not 16 bytes"));
+      RHIZOME_TRY(CopyId(m.message_id(), r.message_id, "message id is not 16 bytes"));
+      r.received_at = m.received_at();
+      RHIZOME_TRY(CopyBlob(m.blob(), r.blob));
+      out.body = std::move(r);
+      break;
+    }
+    case pb::RelayReply::kBoardItems: {
+      const auto& m = in.board_items();
+      // Count first, before any item is copied.
+      if (static_cast<std::size_t>(m.items_size()) > kMaxBoardItemsPerRead) {
+        return Error{Errc::kLimitExceeded, "too many board items"};
+      }
+      BoardItems r;
+      r.items.reserve(static_cast<std::size_t>(m.items_size()));
+      for (const auto& item : m.items()) {
+        BoardItem b;
+        b.seq = item.seq();
+        b.received_at = item.received_at();
+        RHIZOME_TRY(CopyBlob(item.blob(), b.blob));
+        r.items.push_back(std::move(b));
+      }
+      r.next_cursor = m.next_cursor();
+      out.body = std::move(r);
+      break;
+    }
+    case pb::RelayReply::kError:
+      RHIZOME_TRY(CheckEnum(in.error().code(), "relay error code is out of range"));
+      out.body = RelayError{static_cast<RelayErrorCode>(static_cast<std::uint32_t>(in.error().code()))};
+      break;
+    case pb::RelayReply::kKeyStatement: {
+      const auto& m = in.key_statement();
+      RelayKeyStatement r;
+      r.serial = m.serial();
+      if (!CopyExact(m.noise_key(), r.noise_key)) return Malformed("noise key is not 32 bytes");
+      if (!m.psk().empty()) {
+        RHIZOME_TRY(CopySecretKey(m.psk(), r.psk, "key statement psk is not 32 bytes"));
+      }
+      r.valid_from = m.valid_from();
+      if (!CopyExact(m.signature(), r.signature)) return Malformed("signature is not 64 bytes");
+      out.body = std::move(r);
+      break;
+    }
+    case pb::RelayReply::REPLY_NOT_SET:
+      return internal::OneofNotSet(in, "relay reply has no reply", "relay reply is of an unknown kind");
+  }
+  return out;
+}
+
+void ReplyToProto(const RelayReply& in, pb::RelayReply* out) {
+  if (in.corr_id) out->set_corr_id(ToField(*in.corr_id));
+  std::visit(Overloaded{
+                 [&](const RelayOk&) { out->mutable_ok(); },
+                 [&](const QueueCreated& r) {
+                   auto* m = out->mutable_queue_created();
+                   m->set_recipient_id(ToField(r.recipient_id));
+                   m->set_sender_id(ToField(r.sender_id));
+                 },
+                 [&](const QueueMessage& r) {
+                   auto* m = out->mutable_message();
+                   m->set_recipient_id(ToField(r.recipient_id));
+                   m->set_message_id(ToField(r.message_id));
+                   m->set_received_at(r.received_at);
+                   m->set_blob(ToField(r.blob));
+                 },
+                 [&](const BoardItems& r) {
+                   auto* m = out->mutable_board_items();
+                   for (const auto& item : r.items) {
+                     auto* b = m->add_items();
+                     b->set_seq(item.seq);
+                     b->set_received_at(item.received_at);
+                     b->set_blob(ToField(item.blob));
+                   }
+                   m->set_next_cursor(r.next_cursor);
+                 },
+                 [&](const RelayError& r) {
+                   out->mutable_error()->set_code(static_cast<pb::RelayErrorCode>(
+                       static_cast<std::int32_t>(static_cast<std::uint32_t>(r.code))));
+                 },
+                 [&](const RelayKeyStatement& r) {
+                   auto* m = out->mutable_key_statement();
+                   m->set_serial(r.serial);
+                   m->set_noise_key(ToField(r.noise_key));
+                   if (!r.psk.empty()) m->set_psk(ToField(r.psk.expose()));
+                   m->set_valid_from(r.valid_from);
+                   m->set_signature(ToField(r.signature));
+                 },
+             },
+             in.body);
+}
+
+}  // namespace
+
+namespace internal {
+void WipeSecrets(pb::TransportMessage& message) {
+  if (message.has_relay_command()) {
+    auto* c = message.mutable_relay_command();
+    if (c->has_set_queue_key()) WipeField(c->mutable_set_queue_key()->mutable_send_key());
+    if (c->has_create_board()) {
+      WipeField(c->mutable_create_board()->mutable_read_key());
+      WipeField(c->mutable_create_board()->mutable_write_key());
+    }
+  }
+  if (message.has_relay_reply() && message.relay_reply().has_key_statement()) {
+    WipeField(message.mutable_relay_reply()->mutable_key_statement()->mutable_psk());
+  }
+}
+}  // namespace internal
+
+Status ValidateTransportMessage(const TransportMessage& message) {
+  return std::visit(Overloaded{
+                        [](const RelayCommand& m) { return ValidateRelayCommand(m); },
+                        [](const RelayReply& m) { return ValidateRelayReply(m); },
+                        [](const PeerMessage& m) -> Status {
+                          if (IsAllZero(m.delivery_id)) return Malformed("delivery id is all zeros");
+                          if (m.blob.empty()) return Malformed("blob is empty");
+                          if (m.blob.size() > kMaxBlobBytes) {
+                            return Error{Errc::kLimitExceeded, "blob is too large"};
+                          }
+                          return {};
+                        },
+                        [](const PeerAck& m) -> Status {
+                          if (IsAllZero(m.delivery_id)) return Malformed("delivery id is all zeros");
+                          return {};
+                        },
+                        [](const Ping&) -> Status { return {}; },
+                        [](const Pong&) -> Status { return {}; },
+                        [](const Close& m) -> Status {
+                          const auto reason = static_cast<std::uint32_t>(m.reason);
+                          if (reason == 0 || reason > kMaxEnumValue) {
+                            return Malformed("close reason is out of range");
+                          }
+                          return {};
+                        },
+                    },
+                    message);
+}
+
+Result<TransportMessage> ParseTransportMessage(ByteSpan bytes) {
+  pb::TransportMessage message;
+  internal::ScopedWipe wipe(message);
+  RHIZOME_TRY(internal::ParseBounded(message, bytes, kMaxTransportMessageBytes,
+                                     "transport message is too large",
+                                     "transport message does not parse"));
+  TransportMessage out;
+  switch (message.body_case()) {
+    case pb::TransportMessage::kRelayCommand: {
+      auto command = CommandFromProto(message.relay_command());
+      if (!command) return command.error();
+      out = std::move(command).value();
+      break;
+    }
+    case pb::TransportMessage::kRelayReply: {
+      auto reply = ReplyFromProto(message.relay_reply());
+      if (!reply) return reply.error();
+      out = std::move(reply).value();
+      break;
+    }
+    case pb::TransportMessage::kPeerMessage: {
+      PeerMessage m;
+      RHIZOME_TRY(CopyId(message.peer_message().delivery_id(), m.delivery_id,
+                         "delivery id is not 16 bytes"));
+      RHIZOME_TRY(CopyBlob(message.peer_message().blob(), m.blob));
+      out = std::move(m);
+      break;
+    }
+    case pb::TransportMessage::kPeerAck: {
+      PeerAck m;
+      RHIZOME_TRY(CopyId(message.peer_ack().delivery_id(), m.delivery_id,
+                         "delivery id is not 16 bytes"));
+      out = m;
+      break;
+    }
+    case pb::TransportMessage::kPing:
+      out = Ping{};
+      break;
+    case pb::TransportMessage::kPong:
+      out = Pong{};
+      break;
+    case pb::TransportMessage::kClose:
+      RHIZOME_TRY(CheckEnum(message.close().reason(), "close reason is out of range"));
+      out = Close{static_cast<CloseReason>(static_cast<std::uint32_t>(message.close().reason()))};
+      break;
+    case pb::TransportMessage::BODY_NOT_SET:
+      return internal::OneofNotSet(message, "transport message is empty",
+                                   "transport message is of an unknown kind");
+  }
+  RHIZOME_TRY(ValidateTransportMessage(out));
+  return out;
+}
+
+Result<Bytes> SerializeTransportMessage(const TransportMessage& message) {
+  RHIZOME_TRY(ValidateTransportMessage(message));
+  pb::TransportMessage out;
+  internal::ScopedWipe wipe(out);
+  std::visit(Overloaded{
+                 [&](const RelayCommand& m) { CommandToProto(m, out.mutable_relay_command()); },
+                 [&](const RelayReply& m) { ReplyToProto(m, out.mutable_relay_reply()); },
+                 [&](const PeerMessage& m) {
+                   out.mutable_peer_message()->set_delivery_id(ToField(m.delivery_id));
+                   out.mutable_peer_message()->set_blob(ToField(m.blob));
+                 },
+                 [&](const PeerAck& m) { out.mutable_peer_ack()->set_delivery_id(ToField(m.delivery_id)); },
+                 [&](const Ping&) { out.mutable_ping(); },
+                 [&](const Pong&) { out.mutable_pong(); },
+                 [&](const Close& m) {
+                   out.mutable_close()->set_reason(static_cast<pb::CloseReason>(
+                       static_cast<std::int32_t>(static_cast<std::uint32_t>(m.reason))));
+                 },
+             },
+             message);
+  return internal::SerializeBounded(out, kMaxTransportMessageBytes, "transport message is too large");
+}
+
+}  // namespace rhizome::protocol

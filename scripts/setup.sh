@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Rhizome needs that this machine lacks.
+# Idempotent: when everything is present it only asks dpkg and exits (well under a second).
+set -euo pipefail
+
+PACKAGES=(
+  g++ make cmake pkg-config
+  libsodium-dev libprotobuf-dev protobuf-compiler libasio-dev libsqlcipher-dev
+  libcli11-dev libqrencode-dev
+  libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
+  libsqlite3-dev          # only for the SQLCipher-vs-SQLite benchmark binary
+  clang libclang-rt-14-dev  # libFuzzer builds (scripts/fuzz.sh)
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
