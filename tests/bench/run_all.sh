@@ -47,7 +47,7 @@ done
 
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/machine.txt"
 cat "$out/machine.txt"
-python3 "$here/summarize.py" "$out/crypto.json" "$out/argon2.json" > "$out/summary.md"
+python3 "$here/summarize.py" "$out/paired.json" > "$out/summary.md"
+python3 "$here/summarize.py" "$out/crypto.json" "$out/argon2.json" >> "$out/summary.md"
 python3 "$here/summarize.py" "$out/storage_sqlcipher.json" "$out/storage_sqlite.json" >> "$out/summary.md"
 cat "$out/summary.md"
-grep -E '^BM_' "$out/paired.txt"

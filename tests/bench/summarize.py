@@ -3,6 +3,7 @@
 --benchmark_out_format=json) into the Markdown tables of docs/benchmarks.md.
 
     python3 tests/bench/summarize.py crypto.json [storage_sqlcipher.json ...]
+    python3 tests/bench/summarize.py paired.json   # the BM_*Paired counters
 
 For every benchmark it prints the median and the minimum over the repetitions
 (CPU time, and real time where the benchmark measures real time), the
@@ -66,7 +67,43 @@ def pretty(name):
             .replace("<Cipher::kChaChaIetf, Impl::kRaw>", " ChaCha20-Poly1305-IETF raw"))
 
 
+def paired_table(data):
+    """Rows of the BM_*Paired benchmarks (their counters hold per-call times)."""
+    rows = [b for b in data["benchmarks"] if "ratio_med" in b and not b.get("error_occurred")]
+    if not rows:
+        return
+    print("| paired benchmark | wrapper median | raw median | ratio | wrapper min | raw min "
+          "| ratio | throughput (wrapper median) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for b in rows:
+        name = b["name"]
+        size = None
+        if "/" in name:
+            try:
+                size = int(name.rsplit("/", 1)[1])
+            except ValueError:
+                size = None
+        rate = ""
+        if size:
+            rate = "%.0f MiB/s" % (size / (b["wrapper_med_ns"] * 1e-9) / (1 << 20))
+        pretty_name = (name.replace("<Cipher::kXChaCha, false>", " XChaCha20-Poly1305 encrypt")
+                       .replace("<Cipher::kXChaCha, true>", " XChaCha20-Poly1305 decrypt")
+                       .replace("<Cipher::kChaChaIetf, false>", " ChaCha20-Poly1305-IETF encrypt")
+                       .replace("<Cipher::kChaChaIetf, true>", " ChaCha20-Poly1305-IETF decrypt"))
+        print("| %s | %s | %s | %.3f | %s | %s | %.3f | %s |" % (
+            pretty_name, fmt_ns(b["wrapper_med_ns"]), fmt_ns(b["raw_med_ns"]), b["ratio_med"],
+            fmt_ns(b["wrapper_min_ns"]), fmt_ns(b["raw_min_ns"]), b["ratio_min"], rate))
+
+
 def main(paths):
+    paired = [p for p in paths if p.endswith("paired.json")]
+    paths = [p for p in paths if p not in paired]
+    for p in paired:
+        with open(p) as f:
+            paired_table(json.load(f))
+        print()
+    if not paths:
+        return
     runs = load(paths)
     print("| benchmark | reps | median CPU | min CPU | median real | throughput (median) |")
     print("|---|---|---|---|---|---|")

@@ -266,8 +266,10 @@ TEST(Ed25519IsStrictPublicKey, SmallOrderPointsReallyHaveSmallOrder) {
 }
 
 TEST(Ed25519IsStrictPublicKey, RejectsNonCanonicalEncodings) {
-  // y >= p: y = p + k for k in 0..18 (p + 18 < 2^255), with either sign bit.
-  // For the k where y = k is on the curve these are second encodings of a point.
+  // Every encoding with y >= p: y = p + k for k in 0..18 (p + 18 < 2^255), with
+  // either sign bit. For the k where y = k is on the curve (0, 1, 3, 4, 5, 6, 9,
+  // 10, 14, 15, 16, 18) these are second encodings of a point; all of those
+  // points have a small-order component, so no strict key has a second encoding.
   for (unsigned k = 0; k <= 18; ++k) {
     for (unsigned sign = 0; sign <= 1; ++sign) {
       Bytes enc(32, 0xff);
