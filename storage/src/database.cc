@@ -33,6 +33,8 @@ Database DatabaseAccess::Adopt(Connection conn) {
   return Database(std::move(impl));
 }
 
+Database DatabaseAccess::Closed() { return Adopt(Connection()); }
+
 sqlite3* DatabaseAccess::Handle(const Database& db) {
   return db.impl_ ? db.impl_->conn.get() : nullptr;
 }
@@ -73,29 +75,32 @@ Error SqliteError(int rc) {
   }
 }
 
-crypto::SecretBytes RawKeyPragma(std::string_view verb, const crypto::SecretBytes& key) {
-  constexpr std::string_view kPrefix = "PRAGMA ";
-  constexpr std::string_view kMiddle = " = \"x'";
-  constexpr std::string_view kSuffix = "'\"";
-  const std::size_t hex_len = key.size() * 2;
-  crypto::SecretBytes sql(kPrefix.size() + verb.size() + kMiddle.size() + hex_len + kSuffix.size() +
-                          1);
-  auto out = sql.expose_mut();
-  std::size_t pos = 0;
-  auto put = [&](std::string_view s) {
-    std::memcpy(out.data() + pos, s.data(), s.size());
-    pos += s.size();
-  };
-  put(kPrefix);
-  put(verb);
-  put(kMiddle);
-  // sodium_bin2hex is constant-time and writes straight into wiped memory.
-  sodium_bin2hex(reinterpret_cast<char*>(out.data() + pos), hex_len + 1, key.expose().data(),
-                 key.size());
-  pos += hex_len;
-  put(kSuffix);
-  out[pos] = 0;  // already zero; explicit for the reader
-  return sql;
+crypto::SecretBytes RawKeySpec(const crypto::SecretBytes& key) {
+  // x ' <hex> ' NUL, assembled in place in wiped memory.
+  crypto::SecretBytes spec(kRawKeySpecBytes + 1);
+  if (key.size() != kDatabaseKeyBytes) return spec;  // callers check the size first
+  auto out = spec.expose_mut();
+  out[0] = 'x';
+  out[1] = '\'';
+  // sodium_bin2hex is constant-time; it writes 64 digits and a NUL, which the
+  // closing quote then replaces.
+  sodium_bin2hex(reinterpret_cast<char*>(out.data() + 2), 2 * kDatabaseKeyBytes + 1,
+                 key.expose().data(), key.size());
+  out[kRawKeySpecBytes - 1] = '\'';
+  out[kRawKeySpecBytes] = 0;
+  return spec;
+}
+
+Status RekeyConnection(sqlite3* db, const crypto::SecretBytes& key) {
+  if (key.size() != kDatabaseKeyBytes) {
+    return Error{Errc::kInvalidArgument, "database key must be 32 bytes"};
+  }
+  const crypto::SecretBytes spec = RawKeySpec(key);
+  if (sqlite3_rekey_v2(db, "main", spec.expose().data(), static_cast<int>(kRawKeySpecBytes)) !=
+      SQLITE_OK) {
+    return Error{Errc::kInternal, "SQLCipher refused the rekey"};
+  }
+  return {};
 }
 
 namespace {
@@ -129,6 +134,21 @@ Result<std::string> QueryText(sqlite3* db, const char* sql, bool* had_row = null
 }
 
 }  // namespace
+
+Status SetJournalMode(sqlite3* db, std::string_view mode) {
+  const char* sql = nullptr;
+  if (mode == "delete") {
+    sql = "PRAGMA journal_mode = DELETE";
+  } else if (mode == "persist") {
+    sql = "PRAGMA journal_mode = PERSIST";
+  } else {
+    return Error{Errc::kInvalidArgument, "unexpected journal mode"};
+  }
+  auto answer = QueryText(db, sql);
+  if (!answer) return answer.error();
+  if (*answer != mode) return Error{Errc::kUnsupported, "journal mode could not be set"};
+  return {};
+}
 
 Result<std::int64_t> QueryInt(sqlite3* db, const char* sql) {
   sqlite3_stmt* stmt = nullptr;
@@ -171,10 +191,12 @@ Result<Connection> OpenKeyedConnection(const std::filesystem::path& path,
 
   {
     // SECURITY: the key goes in right after open, before anything reads the
-    // file. The pragma text lives only in wiped memory.
-    crypto::SecretBytes pragma = RawKeyPragma("key", key);
-    rc = sqlite3_exec(raw, reinterpret_cast<const char*>(pragma.expose().data()), nullptr, nullptr,
-                      nullptr);
+    // file, through the API rather than `PRAGMA key` SQL text (which SQLite's
+    // parser would copy into memory it never wipes). SQLCipher reads the
+    // `x'<hex>'` form as a raw key, exactly as it does for the pragma, so
+    // profiles keyed either way open either way.
+    const crypto::SecretBytes spec = RawKeySpec(key);
+    rc = sqlite3_key_v2(raw, "main", spec.expose().data(), static_cast<int>(kRawKeySpecBytes));
   }
   if (rc != SQLITE_OK) return SqliteError(rc);
 
@@ -209,20 +231,26 @@ Status ConfigureConnection(sqlite3* db) {
   if (*secure_delete != 1) return Error{Errc::kUnsupported, "secure_delete could not be enabled"};
 
   // Rollback journal (see docs/protocol/profile-key-file.md, "Journal mode"):
-  // a rekey is one ordinary atomic transaction, no -wal/-shm files exist, and
-  // a failed open with the wrong key touches no file.
-  auto journal = QueryText(db, "PRAGMA journal_mode = DELETE");
-  if (!journal) return journal.error();
-  if (*journal != "delete") return Error{Errc::kUnsupported, "journal mode could not be set"};
+  // a rekey is one ordinary atomic transaction and no -wal/-shm files exist.
+  // A failed open with the wrong key writes nothing of its own; the one
+  // exception is SQLite rolling back a hot journal (left by a crash
+  // mid-transaction) at the first read, which it does whatever the key.
+  RHIZOME_TRY(SetJournalMode(db, "delete"));
 
-  // Every commit is fsynced (journal and database) before it returns.
-  if (int rc = sqlite3_exec(db, "PRAGMA synchronous = FULL", nullptr, nullptr, nullptr);
+  // SECURITY (durability): EXTRA = FULL (journal and database fsynced before
+  // a commit returns) plus an fsync of the directory once the journal is
+  // deleted. Under FULL a commit ends with an unlink nobody synced: after a
+  // power loss the journal could come back and roll the commit back, possibly
+  // a rekey whose old key file has since been overwritten.
+  if (int rc = sqlite3_exec(db, "PRAGMA synchronous = EXTRA", nullptr, nullptr, nullptr);
       rc != SQLITE_OK) {
     return SqliteError(rc);
   }
   auto synchronous = QueryInt(db, "PRAGMA synchronous");
   if (!synchronous) return synchronous.error();
-  if (*synchronous != 2) return Error{Errc::kUnsupported, "synchronous=FULL could not be set"};
+  if (*synchronous != kSynchronousExtra) {
+    return Error{Errc::kUnsupported, "synchronous=EXTRA could not be set"};
+  }
 
   // SECURITY: temporary tables and sort spills stay in memory, never in a
   // temp file outside the profile.
@@ -265,6 +293,15 @@ Status CheckIntegrity(sqlite3* db) {
   }
   return {};
 }
+
+namespace {
+
+// What a closed Database answers (see DatabaseAccess::Closed):
+// Profile::ChangePassphrase closes the connection when a failed rekey leaves
+// a database it cannot open again with either key.
+constexpr Error kClosedError{Errc::kIo, "profile database is closed; reopen the profile"};
+
+}  // namespace
 
 // ---------------------------------------------------------------------------
 // Statement
@@ -389,6 +426,7 @@ Transaction::~Transaction() {
 Status Transaction::Commit() {
   if (db_ == nullptr) return Error{Errc::kInvalidArgument, "transaction already finished"};
   sqlite3* db = DatabaseAccess::Handle(*db_);
+  if (db == nullptr) return kClosedError;
   int rc = sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) return SqliteError(sqlite3_extended_errcode(db));
   db_ = nullptr;
@@ -404,10 +442,12 @@ Database& Database::operator=(Database&&) noexcept = default;
 Database::~Database() = default;
 
 Status Database::Exec(std::string_view sql) {
+  sqlite3* db = DatabaseAccess::Handle(*this);
+  if (db == nullptr) return kClosedError;
   // sqlite3_exec needs a NUL-terminated string.
   std::string text(sql);
-  int rc = sqlite3_exec(impl_->conn.get(), text.c_str(), nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) return SqliteError(sqlite3_extended_errcode(impl_->conn.get()));
+  int rc = sqlite3_exec(db, text.c_str(), nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return SqliteError(sqlite3_extended_errcode(db));
   return {};
 }
 
@@ -415,7 +455,8 @@ Result<Statement> Database::Prepare(std::string_view sql) {
   if (sql.size() > static_cast<std::size_t>(INT_MAX)) {
     return Error{Errc::kInvalidArgument, "SQL text too long"};
   }
-  sqlite3* db = impl_->conn.get();
+  sqlite3* db = DatabaseAccess::Handle(*this);
+  if (db == nullptr) return kClosedError;
   sqlite3_stmt* stmt = nullptr;
   const char* tail = nullptr;
   int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt, &tail);
@@ -433,7 +474,8 @@ Result<Statement> Database::Prepare(std::string_view sql) {
 }
 
 Result<Transaction> Database::Begin() {
-  sqlite3* db = impl_->conn.get();
+  sqlite3* db = DatabaseAccess::Handle(*this);
+  if (db == nullptr) return kClosedError;
   if (sqlite3_get_autocommit(db) == 0) {
     return Error{Errc::kInvalidArgument, "a transaction is already open"};
   }
@@ -443,13 +485,19 @@ Result<Transaction> Database::Begin() {
 }
 
 Result<std::int64_t> Database::UserVersion() {
-  return QueryInt(impl_->conn.get(), "PRAGMA user_version");
+  sqlite3* db = DatabaseAccess::Handle(*this);
+  if (db == nullptr) return kClosedError;
+  return QueryInt(db, "PRAGMA user_version");
 }
 
 std::int64_t Database::LastInsertRowId() const {
-  return sqlite3_last_insert_rowid(impl_->conn.get());
+  sqlite3* db = DatabaseAccess::Handle(*this);
+  return db == nullptr ? 0 : sqlite3_last_insert_rowid(db);
 }
 
-int Database::Changes() const { return sqlite3_changes(impl_->conn.get()); }
+int Database::Changes() const {
+  sqlite3* db = DatabaseAccess::Handle(*this);
+  return db == nullptr ? 0 : sqlite3_changes(db);
+}
 
 }  // namespace rhizome::storage

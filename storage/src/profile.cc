@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
+#include <cstdint>
 #include <optional>
 #include <vector>
 
@@ -117,6 +120,34 @@ void RetireFile(const fs::path& path, crypto::RandomSource& rng) {
   if (!PathExists(path)) return;
   (void)OverwriteWithRandom(path, rng);
   (void)RemoveFile(path);
+}
+
+// SQLite's rollback journal header starts with these bytes; a committed or
+// rolled-back PERSIST journal has them zeroed.
+constexpr std::array<std::uint8_t, 8> kJournalMagic = {0xd9, 0xd5, 0x05, 0xf9,
+                                                       0x20, 0xa1, 0x63, 0xd7};
+
+// SECURITY: after a rekey the rollback journal holds the pages it saved, under
+// the OLD key. Overwrite it with random bytes (fsynced), then remove it and
+// fsync the directory, rather than leave those pages in freed blocks. Call it
+// only once a fresh connection has opened the database (so any hot journal has
+// been rolled back) and while no write transaction is open; as a safety net a
+// journal whose header is intact (hot, or in use by another program) is left
+// alone. A journal cut short by a crash in here holds random bytes, which
+// SQLite ignores (no valid header). Best effort on flash storage.
+Status ScrubJournal(const Paths& p, crypto::RandomSource& rng) {
+  const fs::path& journal = p.db_side_files[0];  // profile.db-journal
+  if (!PathExists(journal)) return {};
+  auto head = ReadFileCapped(journal, kJournalMagic.size());
+  if (!head) return head.error();
+  if (head->size() >= kJournalMagic.size() &&
+      std::equal(kJournalMagic.begin(), kJournalMagic.end(), head->begin())) {
+    return Error{Errc::kIo, "the profile's journal is live; left alone"};
+  }
+  Status overwritten = OverwriteWithRandom(journal, rng);
+  RHIZOME_TRY(RemoveFile(journal));
+  RHIZOME_TRY(SyncDirectory(p.dir));
+  return overwritten;
 }
 
 }  // namespace
@@ -266,9 +297,14 @@ Result<Profile> Profile::Open(const fs::path& dir_in, ByteSpan passphrase) {
   if (candidates.size() == 2) {
     auto& rng = crypto::SystemRandom();
     if (candidates[*chosen] == p.key_new) {
-      // The change had reached the rekey: finish it.
-      (void)OverwriteWithRandom(p.key, rng);
-      if (RenameFile(p.key_new, p.key)) (void)SyncDirectory(p.dir);
+      // The change had reached the rekey: finish it. SECURITY: only once the
+      // directory is synced (a rekey committed by deleting its journal is not
+      // durable before that) may the old key file, the only other way in,
+      // be destroyed.
+      if (SyncDirectory(p.dir)) {
+        (void)OverwriteWithRandom(p.key, rng);
+        if (RenameFile(p.key_new, p.key)) (void)SyncDirectory(p.dir);
+      }
     } else {
       // The change never reached the rekey: its key file opens nothing.
       RetireFile(p.key_new, rng);
@@ -276,6 +312,9 @@ Result<Profile> Profile::Open(const fs::path& dir_in, ByteSpan passphrase) {
     }
   }
   for (const auto& side : p.key_side_files) RetireFile(side, crypto::SystemRandom());
+  // A journal left now is not hot (the open above would have rolled it back):
+  // at most a rekey's, whose scrub was interrupted, holding old-key pages.
+  (void)ScrubJournal(p, crypto::SystemRandom());
 
   return Profile(
       std::make_unique<Impl>(std::move(*lock), p.dir, std::move(db_key), std::move(*db)));
@@ -286,8 +325,16 @@ Status Profile::ChangePassphrase(ByteSpan new_passphrase, const crypto::Argon2id
   RHIZOME_TRY(CheckPassphrase(new_passphrase));
   RHIZOME_TRY(CheckParams(params));
   sqlite3* handle = DatabaseAccess::Handle(impl_->db);
+  if (handle == nullptr) {
+    return Error{Errc::kIo, "profile database is closed; reopen the profile"};
+  }
   if (sqlite3_get_autocommit(handle) == 0) {
     return Error{Errc::kInvalidArgument, "cannot change the passphrase inside a transaction"};
+  }
+  // The connection is replaced by a fresh one (step 2); a statement of the old
+  // one would outlive it.
+  if (sqlite3_next_stmt(handle, nullptr) != nullptr) {
+    return Error{Errc::kInvalidArgument, "cannot change the passphrase while statements exist"};
   }
   const Paths p = PathsFor(impl_->dir);
   // Open() finishes an interrupted change; if that tidy-up failed, the
@@ -310,22 +357,50 @@ Status Profile::ChangePassphrase(ByteSpan new_passphrase, const crypto::Argon2id
 
   // Step 2: rekey. One atomic transaction rewriting every page; a crash in it
   // rolls back to the old key from the journal at the next open.
-  {
-    crypto::SecretBytes pragma = RawKeyPragma("rekey", new_key);
-    (void)sqlite3_exec(handle, reinterpret_cast<const char*>(pragma.expose().data()), nullptr,
-                       nullptr, nullptr);
+  //
+  // SECURITY: the journal is PERSIST for the rekey: SQLite then commits by
+  // zeroing and fsyncing the journal header (durable without a directory
+  // sync) and leaves the file, full of old-key pages, for ScrubJournal to
+  // overwrite instead of unlinking it with its content intact.
+  if (auto persist = SetJournalMode(handle, "persist"); !persist) {
+    (void)SetJournalMode(handle, "delete");
+    RetireFile(p.key_new, rng);  // nothing else changed: undo step 1
+    (void)SyncDirectory(p.dir);
+    return persist.error();
   }
-  // SQLCipher 3 does not report rekey failures through the pragma, so prove
-  // the result with a fresh connection.
-  if (!OpenKeyedConnection(p.db, new_key, /*create=*/false)) {
-    if (OpenKeyedConnection(p.db, impl_->db_key, /*create=*/false)) {
-      RetireFile(p.key_new, rng);  // still on the old key: undo step 1
-      (void)SyncDirectory(p.dir);
-      return Error{Errc::kIo, "rekeying the database failed; the passphrase is unchanged"};
+  (void)RekeyConnection(handle, new_key);  // tells nothing about the outcome
+  // SECURITY: SQLCipher 3.4.1 reports no rekey failure, and after a failed
+  // page write it keeps the new key for writing while reading with the old
+  // one: that connection would write pages under a key nobody holds. So it
+  // is never used again whatever happened. Closing it rolls back anything
+  // left open; a fresh connection then proves the outcome, as the next
+  // Open() would, and becomes the Profile's database.
+  handle = nullptr;
+  impl_->db = DatabaseAccess::Closed();
+  auto on_new_key = OpenVerified(p.db, new_key);
+  if (!on_new_key) {
+    auto on_old_key = OpenVerified(p.db, impl_->db_key);
+    if (!on_old_key) {
+      // Neither key opens it now (I/O error, busy, damage). The Profile stays
+      // closed; profile.key.new is kept, so Open() tries both key files.
+      return Error{Errc::kIo, "rekeying the database failed; close and reopen the profile"};
     }
-    return Error{Errc::kIo, "rekeying the database failed; close and reopen the profile"};
+    // Every page verified under the old key: the rekey did not happen.
+    impl_->db = std::move(*on_old_key);
+    (void)ScrubJournal(p, rng);
+    RetireFile(p.key_new, rng);  // undo step 1
+    (void)SyncDirectory(p.dir);
+    return Error{Errc::kIo, "rekeying the database failed; the passphrase is unchanged"};
   }
+  impl_->db = std::move(*on_new_key);
   impl_->db_key = std::move(new_key);
+  // SECURITY: the rekey must be durable before step 3 destroys the old key
+  // file, or a power loss could leave a database on the old key beside a
+  // key file that no longer holds it.
+  if (!SyncDirectory(p.dir)) {
+    return Error{Errc::kIo, "cannot sync the profile directory; reopening the profile finishes it"};
+  }
+  (void)ScrubJournal(p, rng);  // best effort; Wipe overwrites it too
   if (crashes_after(PasswdStep::kAfterRekey)) return kSimulatedCrash;
 
   // Step 3 (hardening): the old key file can no longer open the database;

@@ -10,7 +10,13 @@
 // - A moved-from Database, Statement or Transaction may only be destroyed or
 //   assigned to.
 // - Durability: every successful Commit() (or statement outside a transaction)
-//   is on disk when it returns (rollback journal, synchronous=FULL).
+//   is on disk when it returns (rollback journal, synchronous=EXTRA: journal
+//   and database fsynced, and the directory fsynced after the journal is
+//   deleted, so a power loss cannot bring the journal back).
+// - A Database can be closed under its owner: Profile::ChangePassphrase does so
+//   when a failed rekey leaves a database it cannot reopen with either key.
+//   Every call then fails with kIo ("profile database is closed; reopen the
+//   profile"); LastInsertRowId() and Changes() answer 0.
 // Thread safety: one Database per thread; not shareable.
 #pragma once
 

@@ -15,7 +15,9 @@
 // - ChangePassphrase() rekeys the database to a *new* random key and replaces
 //   the key file crash-safely: after a crash at any point exactly the old or
 //   the new passphrase opens the profile; after success the old one never does.
-// - secure_delete is on; schema migrations run by user_version on Open().
+// - secure_delete is on (deleted rows are zeroed inside the database; see the
+//   key file doc for what journals leave in freed blocks); commits are durable
+//   (synchronous=EXTRA); schema migrations run by user_version on Open().
 // - A Profile holds an exclusive lock (flock) on its directory while it
 //   exists: a second Create/Open/Wipe of the same directory, from this or any
 //   other process, fails with kIo ("profile is in use") until it is destroyed.
@@ -91,16 +93,24 @@ class Profile {
   static Result<Profile> Open(const std::filesystem::path& dir, ByteSpan passphrase);
 
   // New random database key, rekey, new key file (crash-safe, see above):
-  // write profile.key.new (fsync), PRAGMA rekey, overwrite the old key file,
+  // write profile.key.new (fsync), rekey the database, then close the
+  // connection and prove the outcome with a fresh one (which replaces it: the
+  // Database returned by db() stays the same object), fsync the directory,
+  // scrub the rekey's journal (old-key pages), overwrite the old key file,
   // rename profile.key.new over profile.key, fsync the directory.
   // `crash_at` is for tests: when set, the operation stops (returns kInternal)
   // right after that step, as a crash would, leaving the files as they are;
   // the Profile should then be destroyed and the profile reopened.
-  // Errors: kInvalidArgument (passphrase, params, an open transaction); kIo
-  // (profile.key.new left by an unfinished change: reopen first; or an I/O
-  // failure: nothing changed if it happens before the rekey, otherwise the
-  // next Open() finishes the change); kInternal (out of memory, simulated
-  // crash).
+  // Errors: kInvalidArgument (passphrase, params, an open transaction, or a
+  // Statement of db() still alive); kIo: profile.key.new left by an
+  // unfinished change (reopen first); "rekeying the database failed; the
+  // passphrase is unchanged" (the old key still opens every page; the Profile
+  // keeps working on a fresh connection); "rekeying the database failed;
+  // close and reopen the profile" (neither key opens it now: db() is closed,
+  // every call on it fails with kIo, and the next Open() tries both key
+  // files); other I/O failures: nothing changed if before the rekey,
+  // otherwise the next Open() finishes the change; kInternal (out of memory,
+  // simulated crash).
   Status ChangePassphrase(ByteSpan new_passphrase, const crypto::Argon2idParams& params,
                           crypto::RandomSource& rng,
                           const PasswdStep* crash_at = nullptr);
