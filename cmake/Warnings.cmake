@@ -3,10 +3,17 @@ add_library(rhizome_warnings INTERFACE)
 target_compile_options(rhizome_warnings INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion
   -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Woverloaded-virtual
-  -Wnull-dereference -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough
+  -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough
   -Wmissing-declarations)
 if(RHIZOME_WERROR)
   target_compile_options(rhizome_warnings INTERFACE -Werror)
+endif()
+# GCC 12 reports -Wstringop-overflow inside libstdc++'s std::vector at -O3 for
+# ordinary inserts (a known false positive of that release); off for GCC.
+# -Wnull-dereference is not in the set for the same reason: at -O2 GCC 12 flags
+# libstdc++'s std::string and Asio's scheduler. ASan/UBSan cover null derefs.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  target_compile_options(rhizome_warnings INTERFACE -Wno-stringop-overflow)
 endif()
 # Hardening for release binaries.
 target_compile_options(rhizome_warnings INTERFACE -fstack-protector-strong -fPIE)

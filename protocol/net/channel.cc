@@ -12,8 +12,16 @@ using asio::experimental::as_tuple;
 using asio::use_awaitable;
 constexpr auto kTuple = as_tuple(use_awaitable);
 
+// Background coroutines report no errors (they use as_tuple); an exception
+// here is a bug: let it escape io_context::run() instead of hiding it.
+void Rethrow(std::exception_ptr e) {
+  if (e) std::rethrow_exception(e);
+}
+
 // One scratch buffer per network thread: idle channels hold no read buffer.
 constexpr std::size_t kScratchBytes = 64 * 1024;
+// Largest write buffer a channel keeps between bursts.
+constexpr std::size_t kKeptWriteBufferBytes = 256 * 1024;
 std::uint8_t* Scratch() {
   thread_local std::array<std::uint8_t, kScratchBytes> scratch;
   return scratch.data();
@@ -26,10 +34,14 @@ Channel::Channel(asio::ip::tcp::socket socket, protocol::SecureSession session,
     : socket_(std::move(socket)),
       session_(std::move(session)),
       limits_(limits),
-      write_signal_(socket_.get_executor()),
-      space_signal_(socket_.get_executor()),
+      write_signal_(socket_.get_executor(), Clock::time_point::max()),
+      space_signal_(socket_.get_executor(), Clock::time_point::max()),
       watchdog_(socket_.get_executor()),
-      read_deadline_(Clock::now() + limits.handshake_timeout) {}
+      read_deadline_(Clock::now() + limits.handshake_timeout) {
+  // The two signals never expire: waiters only async_wait and are woken by
+  // cancel(), which leaves the expiry alone (setting an expiry would cancel
+  // every other waiter).
+}
 
 Channel::~Channel() {
   asio::error_code ignored;
@@ -59,7 +71,7 @@ asio::awaitable<Result<std::shared_ptr<Channel>>> Channel::Establish(
   socket.non_blocking(true, ec);
   auto self = std::make_shared<Channel>(std::move(socket), std::move(session), limits);
   auto ex = self->socket_.get_executor();
-  asio::co_spawn(ex, [self]() { return self->Watchdog(); }, asio::detached);
+  asio::co_spawn(ex, [self]() { return self->Watchdog(); }, Rethrow);
   Status st = co_await self->RunHandshake();
   if (!st && st.error().code == Errc::kIo && self->session_.role() == crypto::NoiseRole::kInitiator &&
       std::string_view(st.error().message) == "connection closed") {
@@ -73,25 +85,33 @@ asio::awaitable<Result<std::shared_ptr<Channel>>> Channel::Establish(
     co_return st.error();
   }
   self->read_deadline_ = Clock::now() + limits.idle_timeout;
-  asio::co_spawn(ex, [self]() { return self->Writer(); }, asio::detached);
+  asio::co_spawn(ex, [self]() { return self->Writer(); }, Rethrow);
   co_return self;
 }
 
 asio::awaitable<Result<std::shared_ptr<Channel>>> Channel::Connect(
     std::string host, std::uint16_t port, const protocol::SecureSessionConfig& config,
     crypto::RandomSource& rng, ChannelLimits limits) {
+  // Not a coroutine: the session is made now, while `config` and `rng` are alive.
+  return ConnectWith(std::move(host), port, protocol::SecureSession::Create(config, rng), limits);
+}
+
+asio::awaitable<Result<std::shared_ptr<Channel>>> Channel::ConnectWith(
+    std::string host, std::uint16_t port, Result<protocol::SecureSession> session,
+    ChannelLimits limits) {
   using namespace asio::experimental::awaitable_operators;
-  auto ex = co_await asio::this_coro::executor;
-  auto session = protocol::SecureSession::Create(config, rng);
   if (!session) co_return session.error();
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex, limits.handshake_timeout);
 
   asio::ip::tcp::resolver resolver(ex);
-  auto [rec, endpoints] =
-      co_await resolver.async_resolve(host, std::to_string(port), kTuple);
+  auto resolved = co_await (resolver.async_resolve(host, std::to_string(port), kTuple) ||
+                            timer.async_wait(kTuple));
+  if (resolved.index() == 1) co_return Error{Errc::kIo, "connect timed out"};
+  auto [rec, endpoints] = std::get<0>(std::move(resolved));
   if (rec) co_return Error{Errc::kIo, "cannot resolve the host"};
 
   asio::ip::tcp::socket socket(ex);
-  asio::steady_timer timer(ex, limits.handshake_timeout);
   auto outcome = co_await (asio::async_connect(socket, endpoints, kTuple) ||
                            timer.async_wait(kTuple));
   if (outcome.index() == 1) co_return Error{Errc::kIo, "connect timed out"};
@@ -121,6 +141,10 @@ asio::awaitable<Status> Channel::ReadSome(Bytes& out) {
                                                                : limits_.handshake_timeout);
       for (auto& m : got) received_.push_back(std::move(m));
     }
+    // A synchronous read that succeeded did not yield: without this a peer that
+    // keeps the socket full would hold the (single) network thread and starve
+    // every other connection, timer and posted flush.
+    co_await asio::post(socket_.get_executor(), use_awaitable);
     co_return OkStatus();
   }
 }
@@ -167,9 +191,17 @@ Status Channel::TrySend(ByteSpan plaintext) {
   return Enqueue(plaintext);
 }
 
+namespace {
+asio::awaitable<Status> Ready(Status status) { co_return status; }
+}  // namespace
+
 asio::awaitable<Status> Channel::Send(ByteSpan plaintext) {
+  if (!open_ || queued_bytes_ <= limits_.max_write_queue_bytes) return Ready(Enqueue(plaintext));
+  return SendWhenRoom(Bytes(plaintext.begin(), plaintext.end()));
+}
+
+asio::awaitable<Status> Channel::SendWhenRoom(Bytes plaintext) {
   while (open_ && queued_bytes_ > limits_.max_write_queue_bytes) {
-    space_signal_.expires_at(Clock::time_point::max());
     (void)co_await space_signal_.async_wait(kTuple);
   }
   co_return Enqueue(plaintext);
@@ -179,23 +211,36 @@ asio::awaitable<void> Channel::Writer() {
   Bytes batch;
   while (open_) {
     if (out_.empty()) {
-      write_signal_.expires_at(Clock::time_point::max());
       (void)co_await write_signal_.async_wait(kTuple);
       continue;
     }
     batch.clear();
     batch.swap(out_);
-    write_deadline_ = Clock::now() + limits_.write_timeout;
-    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(batch), kTuple);
+    std::size_t written = 0;
+    asio::error_code ec;
+    while (open_ && written < batch.size()) {
+      // The deadline is "no progress for write_timeout", re-armed as bytes move.
+      write_deadline_ = Clock::now() + limits_.write_timeout;
+      if (write_deadline_ < watchdog_.expiry()) watchdog_.cancel();  // re-evaluate sooner
+      auto [wec, n] = co_await socket_.async_write_some(
+          asio::buffer(batch.data() + written, batch.size() - written), kTuple);
+      ec = wec;
+      if (ec) break;
+      written += n;
+    }
     write_deadline_ = Clock::time_point::max();
     queued_bytes_ -= batch.size();
     space_signal_.cancel();
-    if (ec) {
+    if (ec || !open_) {
       (void)CloseWith(Error{Errc::kIo, "connection failed"});
       break;
     }
-    // Keep a modest buffer for reuse, not the high-water mark of a burst.
-    if (batch.capacity() > 64 * 1024) Bytes().swap(batch);
+    // Keep a moderate buffer for the next batch, as out_ (no regrowth on every
+    // burst), but not the high-water mark of a rare large one.
+    if (out_.empty() && batch.capacity() <= kKeptWriteBufferBytes) {
+      batch.clear();
+      out_.swap(batch);
+    }
   }
 }
 

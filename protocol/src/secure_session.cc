@@ -182,7 +182,7 @@ Result<SecureSession> SecureSession::Create(const SecureSessionConfig& config,
   };
 
   if (initiator) {
-    std::uint16_t version = kWireVersionV1;
+    std::uint16_t version = kSupportedWireVersions[0];  // our highest
     if (!config.peer_versions.empty()) {
       version = HighestCommonVersion(config.peer_versions.data(), config.peer_versions.size());
       if (version == 0) return Error{Errc::kUnsupported, "no protocol version in common"};
@@ -252,6 +252,8 @@ Status SecureSession::OnBytes(ByteSpan data, Bytes& out, std::vector<Bytes>& rec
   while (auto frame = s.decoder.Next()) {
     auto plain = s.transport.receive.DecryptWithAd({}, *frame);
     if (!plain) return s.Fail(plain.error());
+    // Seal never sends an empty message; an empty one is not ours.
+    if (plain->empty()) return s.Fail({Errc::kMalformed, "empty transport message"});
     received.push_back(std::move(*plain));
   }
   return {};

@@ -143,7 +143,7 @@ asio::awaitable<int> EchoRoundTrips(std::uint16_t port, SecureSessionConfig cfg,
   int ok = 0;
   for (int i = 0; i < count; ++i) {
     std::string text = "message " + std::to_string(i);
-    if (!co_await (*ch)->Send(AsBytes(text))) break;
+    if (!co_await (*ch)->Send(Bytes(text.begin(), text.end()))) break;
     auto back = co_await (*ch)->Receive();
     if (back && std::string(back->begin(), back->end()) == text) ++ok;
   }
@@ -226,7 +226,7 @@ TEST_F(ChannelTest, AThousandConcurrentChannelsOnOneServer) {
       if (ch) {
         open_channels.push_back(*ch);  // all stay open at once
         std::string text = "channel " + std::to_string(i);
-        if (co_await (*ch)->Send(AsBytes(text))) {
+        if (co_await (*ch)->Send(Bytes(text.begin(), text.end()))) {
           auto back = co_await (*ch)->Receive();
           if (back && std::string(back->begin(), back->end()) == text) ++total;
         }

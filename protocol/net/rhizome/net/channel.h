@@ -20,8 +20,11 @@
 // Memory: an idle channel holds no read buffer: it waits for readability and
 // then reads into a per-thread scratch buffer.
 //
-// Thread safety: a Channel lives on one strand/io_context thread; call it from
-// coroutines running there only.
+// "Idle" is measured where messages are read: the deadline moves when Receive()
+// gets a complete message, so a consumer must keep a Receive() loop running.
+// Thread safety: a Channel lives on one single-threaded io_context (the
+// per-thread scratch buffer relies on it); call it from coroutines running
+// there only.
 #pragma once
 
 #include <asio.hpp>
@@ -58,7 +61,11 @@ class Channel : public std::enable_shared_from_this<Channel> {
       asio::ip::tcp::socket socket, protocol::SecureSession session, ChannelLimits limits = {});
 
   // Connects to host:port (numeric or name) and runs the handshake as initiator.
-  // Errors: kIo "cannot connect" and those of Establish.
+  // The session is created before this returns, so `config` and `rng` need
+  // not outlive the call. Name resolution and connecting share the
+  // handshake_timeout deadline.
+  // Errors: kIo "cannot resolve the host" / "cannot connect" / "connect timed
+  // out", the errors of SecureSession::Create, and those of Establish.
   static asio::awaitable<Result<std::shared_ptr<Channel>>> Connect(
       std::string host, std::uint16_t port, const protocol::SecureSessionConfig& config,
       crypto::RandomSource& rng, ChannelLimits limits = {});
@@ -76,6 +83,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
   // Seals and queues one message (1..kMaxSessionPayloadBytes), waiting while
   // the write queue is above its limit. Errors: kIo if the channel is closed;
   // kLimitExceeded for a bad size.
+  // Not itself a coroutine: the message is sealed before Send returns when the
+  // queue has room, and copied otherwise, so `plaintext` need not outlive the call.
   asio::awaitable<Status> Send(ByteSpan plaintext);
 
   // As Send but never waits. Errors: also kLimitExceeded "write queue is full".
@@ -94,6 +103,10 @@ class Channel : public std::enable_shared_from_this<Channel> {
   Channel(asio::ip::tcp::socket socket, protocol::SecureSession session, ChannelLimits limits);
 
  private:
+  static asio::awaitable<Result<std::shared_ptr<Channel>>> ConnectWith(
+      std::string host, std::uint16_t port, Result<protocol::SecureSession> session,
+      ChannelLimits limits);
+  asio::awaitable<Status> SendWhenRoom(Bytes plaintext);
   asio::awaitable<Status> RunHandshake();
   asio::awaitable<void> Writer();
   asio::awaitable<void> Watchdog();
