@@ -1,0 +1,124 @@
+// RelayEngine: the relay's sans-IO core (DESIGN §9, issue 4).
+//
+// It owns the relay's state (mailboxes, boards, per-connection state) through
+// a RelayStore and turns relay commands into replies. No sockets, no threads,
+// no clock of its own: the Asio shell (relay/src/server.*) feeds it
+// connections, parsed commands and the current time, and writes the replies
+// it returns.
+//
+// Durability contract (DESIGN §9/§11): a command that changes stored state is
+// staged in an open store transaction; its reply is *held* until Flush()
+// commits that transaction durably, so nothing is acknowledged before a
+// durable commit. The shell calls Flush() once per event-loop turn, which
+// batches the commits of every command that arrived in that turn.
+// Replies to commands that change nothing (and refusals) are released by the
+// same Flush(), in arrival order per connection.
+//
+// Privacy: the engine never logs and never stores anything about connections
+// (no IPs, no handshake hashes) beyond their lifetime in memory. Stored
+// arrival times are rounded (RelayLimits::arrival_rounding_seconds).
+//
+// Authorization (docs/protocol/relay-commands.md): every command is bound to
+// the connection's handshake hash and a correlation id that must not repeat on
+// that connection; recipient commands carry an Ed25519 signature, SEND and
+// board writes/reads a keyed BLAKE2b MAC, compared in constant time. A
+// nonexistent id and a failed authorization get the same answer (kAuth).
+// Protocol state changes only after authorization succeeds.
+//
+// Thread safety: not thread-safe; one engine is driven from one thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "rhizome/crypto/bytes.h"
+#include "rhizome/crypto/result.h"
+#include "rhizome/protocol/relay_messages.h"
+
+namespace rhizome::crypto {
+class RandomSource;
+}
+
+namespace rhizome::relay {
+
+// Every limit the relay enforces, with its default. All configurable
+// (rhizome-relay --config); documented in docs/relay.md.
+struct RelayLimits {
+  std::uint32_t message_ttl_seconds = 21u * 24u * 3600u;  // DESIGN §9 default
+  std::uint32_t arrival_rounding_seconds = 60;            // stored times are floor(t / r) * r
+  std::uint32_t max_messages_per_queue = 10'000;
+  std::uint64_t max_bytes_per_queue = 64ull << 20;
+  std::uint32_t max_items_per_board = 100'000;
+  std::uint64_t max_bytes_per_board = 256ull << 20;
+  std::uint32_t max_board_ttl_seconds = 90u * 24u * 3600u;  // a client's ttl is capped to this
+  std::uint64_t max_queues = 1'000'000;
+  std::uint64_t max_boards = 100'000;
+  std::uint64_t max_total_bytes = 4ull << 30;  // everything stored
+  // Per connection.
+  std::uint32_t max_corr_ids_remembered = 4096;  // older ones are forgotten FIFO
+  std::uint32_t max_subscriptions_per_connection = 1024;
+  std::uint32_t max_queues_created_per_connection = 256;
+  // Token bucket: commands per second, and burst.
+  std::uint32_t commands_per_second = 2000;
+  std::uint32_t command_burst = 4000;
+};
+
+using ConnectionId = std::uint64_t;
+
+// A reply to deliver on a connection.
+struct Outgoing {
+  ConnectionId connection = 0;
+  protocol::RelayReply reply;
+};
+
+class RelayEngine {
+ public:
+  // Opens (creating if needed) the relay's store in `data_dir` (its own small
+  // database; never the client's profile code). The engine keeps a reference
+  // to `rng` (new ids): it must outlive the engine.
+  // Errors: kIo / kCorrupt / kUnsupported from the store.
+  static Result<std::unique_ptr<RelayEngine>> Open(const std::filesystem::path& data_dir,
+                                                   const RelayLimits& limits,
+                                                   crypto::RandomSource& rng);
+  virtual ~RelayEngine() = default;
+
+  // A channel finished its handshake with hash `handshake_hash`.
+  virtual ConnectionId OnConnect(ByteSpan handshake_hash) = 0;
+  // The connection is gone: its subscriptions end, unacknowledged deliveries
+  // stay stored (redelivered on the next SUB/GET).
+  virtual void OnDisconnect(ConnectionId connection) = 0;
+
+  // One command from `connection` at Unix time `now`. Its effects are staged;
+  // its reply (and any push to subscribers) comes out of the next Flush().
+  virtual void OnCommand(ConnectionId connection, protocol::RelayCommand command,
+                         std::uint64_t now) = 0;
+
+  // Commits everything staged since the last Flush() in one durable
+  // transaction, then returns the replies and pushes to send, in order.
+  // Errors: kIo if the commit fails. The staged writes are then rolled back,
+  // nothing is returned, and the shell closes every connection; clients retry
+  // whatever was not acknowledged (nothing acknowledged is ever lost).
+  virtual Result<std::vector<Outgoing>> Flush(std::uint64_t now) = 0;
+
+  // Deletes expired messages and board items (call periodically, off the hot
+  // path). Returns how many were removed.
+  virtual Result<std::uint64_t> Expire(std::uint64_t now) = 0;
+
+  // Counters for the metrics endpoint.
+  struct Stats {
+    std::uint64_t connections = 0;
+    std::uint64_t queues = 0;
+    std::uint64_t boards = 0;
+    std::uint64_t messages_stored = 0;     // total accepted SENDs
+    std::uint64_t messages_delivered = 0;  // pushed or returned by GET
+    std::uint64_t messages_expired = 0;
+    std::uint64_t bytes_stored = 0;        // currently held
+    std::uint64_t rejections[16] = {};     // by protocol::RelayErrorCode
+  };
+  virtual Stats stats() const = 0;
+};
+
+}  // namespace rhizome::relay

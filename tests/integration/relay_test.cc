@@ -1,0 +1,286 @@
+// rhizome-relay as a real process on 127.0.0.1: its address, a queue round
+// trip through two connections, durability across kill -9, SIGTERM, a closed
+// relay's access key, and the privacy check (no marker in any file it wrote).
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "child_process.h"
+#include "process.h"
+#include "relay_client.h"
+#include "rhizome/crypto/aead.h"
+#include "rhizome/crypto/init.h"
+#include "rhizome/crypto/random.h"
+#include "rhizome/protocol/padding.h"
+#include "test_support.h"
+
+namespace rhizome::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using namespace protocol;
+
+class RelayProcess {
+ public:
+  RelayProcess(const fs::path& data, const fs::path& log, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"--data", data.string(), "--listen", "127.0.0.1:0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    child_ = std::make_unique<ChildProcess>(RHIZOME_RELAY_BIN, args,
+                                            std::map<std::string, std::string>{}, log.string());
+    auto text = child_->WaitForLinePrefix("relay address: ", 15s);
+    if (text) {
+      address_text_ = *text;
+      auto parsed = ParseRelayAddress(*text);
+      if (parsed) address_.emplace(std::move(*parsed));
+    }
+  }
+  bool ok() const { return address_.has_value(); }
+  const RelayAddress& address() const { return *address_; }
+  const std::string& address_text() const { return address_text_; }
+  ChildProcess& process() { return *child_; }
+
+ private:
+  std::unique_ptr<ChildProcess> child_;
+  std::string address_text_;
+  std::optional<RelayAddress> address_;
+};
+
+// A recipient's queue on the relay.
+struct Queue {
+  crypto::Ed25519KeyPair recipient = crypto::Ed25519Generate(crypto::SystemRandom());
+  crypto::SecretBytes send_key = crypto::SecretBytes::Random(crypto::SystemRandom(), 32);
+  Id recipient_id{};
+  Id sender_id{};
+};
+
+class RelayTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(crypto::Init()); }
+  fs::path data() const { return dir_.path() / "relay-data"; }
+  fs::path log() const { return dir_.path() / "relay.log"; }
+
+  // NEW + KEY on `c`. Returns false on any unexpected reply.
+  static bool MakeQueue(RelayClient& c, Queue& q) {
+    auto created = c.Call(NewQueue{q.recipient.public_key});
+    if (!created) return false;
+    auto* qc = std::get_if<QueueCreated>(&created->body);
+    if (qc == nullptr) return false;
+    q.recipient_id = qc->recipient_id;
+    q.sender_id = qc->sender_id;
+    auto keyed = c.CallWith([&](const Id& corr) -> RelayCommandBody {
+      return SetQueueKey{q.recipient_id, q.send_key.Clone(),
+                         c.Sign(q.recipient.secret_key, corr, q.recipient_id,
+                                RelayCommandCode::kKey)};
+    });
+    return keyed && std::holds_alternative<RelayOk>(keyed->body);
+  }
+
+  // A blob as a client would send it: padded, then sealed under a key the relay never sees.
+  static Bytes SealedBlob(std::string_view plaintext) {
+    auto padded = Pad(AsBytes(plaintext), PaddingPolicy::kSmallestFitting);
+    ByteArray<32> key;
+    crypto::SystemRandom().Fill(key);
+    ByteArray<24> nonce;
+    crypto::SystemRandom().Fill(nonce);
+    Bytes blob(nonce.begin(), nonce.end());
+    blob.resize(24 + padded->size() + 16);
+    (void)crypto::XChaChaEncrypt(key, nonce, {}, *padded, MutableByteSpan(blob).subspan(24));
+    return blob;
+  }
+
+  static std::optional<RelayReply> Send(RelayClient& c, const Queue& q, const Bytes& blob) {
+    return c.CallWith([&](const Id& corr) -> RelayCommandBody {
+      return SendMessage{q.sender_id,
+                         c.Mac(q.send_key.expose(), corr, q.sender_id, RelayCommandCode::kSend),
+                         blob};
+    });
+  }
+
+  static std::optional<RelayReply> Subscribe(RelayClient& c, const Queue& q) {
+    return c.CallWith([&](const Id& corr) -> RelayCommandBody {
+      return protocol::Subscribe{q.recipient_id, c.Sign(q.recipient.secret_key, corr,
+                                                          q.recipient_id, RelayCommandCode::kSub)};
+    });
+  }
+
+  // SUB on a fresh connection and collect what is delivered (pushed or in
+  // reply). With `ack`, each message is acknowledged as it arrives, which
+  // opens the relay's delivery window for the next ones.
+  static std::vector<QueueMessage> Drain(const RelayAddress& addr, const Queue& q, bool ack) {
+    RelayClient c(addr);
+    std::vector<QueueMessage> got;
+    if (!c.ok()) return got;
+    auto take = [&](const RelayReply& r) {
+      auto* m = std::get_if<QueueMessage>(&r.body);
+      if (m == nullptr) return;
+      got.push_back(*m);
+      if (ack) {
+        auto a = c.Call(AckMessage{q.recipient_id, m->message_id});
+        if (!a || !std::holds_alternative<RelayOk>(a->body)) ADD_FAILURE() << "ACK refused";
+      }
+    };
+    auto sub = Subscribe(c, q);
+    if (!sub) return got;
+    take(*sub);
+    for (int i = 0; i < 10'000; ++i) {  // bounded; ends when nothing more arrives
+      auto push = c.NextPush(500ms);
+      if (!push) break;
+      take(*push);
+    }
+    return got;
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(RelayTest, PrintsItsAddressAndTheAddressCommandRepeatsIt) {
+  RelayProcess relay(data(), log());
+  ASSERT_TRUE(relay.ok()) << ReadFileOrDie(log());
+  EXPECT_TRUE(relay.address().psk.empty()) << "an open relay carries no access key";
+  auto again = RunProcess(RHIZOME_RELAY_BIN, {"address", "--data", data().string()});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.out, "relay address: " + relay.address_text() + "\n");
+}
+
+TEST_F(RelayTest, QueueRoundTripAcrossTwoConnections) {
+  RelayProcess relay(data(), log());
+  ASSERT_TRUE(relay.ok());
+  Queue q;
+  RelayClient recipient(relay.address());
+  ASSERT_TRUE(recipient.ok()) << recipient.error().message;
+  ASSERT_TRUE(MakeQueue(recipient, q));
+  auto sub = Subscribe(recipient, q);
+  ASSERT_TRUE(sub);
+
+  RelayClient sender(relay.address());
+  ASSERT_TRUE(sender.ok());
+  Bytes blob = SealedBlob("hello through the relay");
+  auto sent = Send(sender, q, blob);
+  ASSERT_TRUE(sent);
+  EXPECT_TRUE(std::holds_alternative<RelayOk>(sent->body));
+
+  auto push = recipient.NextPush(5s);
+  ASSERT_TRUE(push) << "no push to the subscriber";
+  auto* m = std::get_if<QueueMessage>(&push->body);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->blob, blob);
+  auto ack = recipient.Call(AckMessage{q.recipient_id, m->message_id});
+  ASSERT_TRUE(ack);
+  EXPECT_TRUE(std::holds_alternative<RelayOk>(ack->body));
+  recipient.Close();
+  EXPECT_TRUE(Drain(relay.address(), q, false).empty()) << "an ACKed message came back";
+}
+
+TEST_F(RelayTest, WrongMacIsRefusedLikeAnUnknownQueue) {
+  RelayProcess relay(data(), log());
+  ASSERT_TRUE(relay.ok());
+  Queue q;
+  RelayClient c(relay.address());
+  ASSERT_TRUE(MakeQueue(c, q));
+  auto bad = c.CallWith([&](const Id& corr) -> RelayCommandBody {
+    ByteArray<32> wrong{};
+    wrong.fill(7);
+    return SendMessage{q.sender_id, c.Mac(wrong, corr, q.sender_id, RelayCommandCode::kSend),
+                       SealedBlob("x")};
+  });
+  Id unknown = RelayClient::NewCorrId();
+  auto none = c.CallWith([&](const Id& corr) -> RelayCommandBody {
+    return SendMessage{unknown, c.Mac(q.send_key.expose(), corr, unknown, RelayCommandCode::kSend),
+                       SealedBlob("x")};
+  });
+  ASSERT_TRUE(bad && none);
+  auto* e1 = std::get_if<RelayError>(&bad->body);
+  auto* e2 = std::get_if<RelayError>(&none->body);
+  ASSERT_TRUE(e1 && e2);
+  EXPECT_EQ(e1->code, RelayErrorCode::kAuth);
+  EXPECT_EQ(e2->code, e1->code) << "unknown and unauthorized must look the same";
+}
+
+TEST_F(RelayTest, AcknowledgedMessagesSurviveKill9) {
+  Queue q;
+  std::vector<Bytes> sent;
+  {
+    RelayProcess relay(data(), log());
+    ASSERT_TRUE(relay.ok());
+    RelayClient c(relay.address());
+    ASSERT_TRUE(MakeQueue(c, q));
+    for (int i = 0; i < 20; ++i) {
+      Bytes blob = SealedBlob("message " + std::to_string(i));
+      auto r = Send(c, q, blob);
+      ASSERT_TRUE(r && std::holds_alternative<RelayOk>(r->body));
+      sent.push_back(blob);  // acknowledged: must survive
+    }
+    relay.process().Signal(SIGKILL);
+    ASSERT_EQ(relay.process().Wait(10s), 128 + SIGKILL);
+  }
+  RelayProcess again(data(), log());
+  ASSERT_TRUE(again.ok()) << ReadFileOrDie(log());
+  auto got = Drain(again.address(), q, /*ack=*/true);
+  ASSERT_EQ(got.size(), sent.size());
+  for (std::size_t i = 0; i < sent.size(); ++i) EXPECT_EQ(got[i].blob, sent[i]) << i;
+  EXPECT_TRUE(Drain(again.address(), q, false).empty()) << "acknowledged messages came back";
+}
+
+TEST_F(RelayTest, SigtermStopsCleanly) {
+  RelayProcess relay(data(), log());
+  ASSERT_TRUE(relay.ok());
+  RelayClient c(relay.address());
+  ASSERT_TRUE(c.ok());
+  relay.process().Signal(SIGTERM);
+  EXPECT_EQ(relay.process().Wait(10s), 0);
+}
+
+TEST_F(RelayTest, ClosedRelayRefusesClientsWithoutItsAccessKey) {
+  RelayProcess relay(data(), log(), {"--closed"});
+  ASSERT_TRUE(relay.ok());
+  ASSERT_EQ(relay.address().psk.size(), 32u);
+  RelayClient with_key(relay.address());
+  EXPECT_TRUE(with_key.ok()) << with_key.error().message;
+  auto without = relay.address().Clone();
+  without.psk = crypto::SecretBytes();
+  RelayClient no_key(without);
+  EXPECT_FALSE(no_key.ok());
+  EXPECT_EQ(no_key.error().code, Errc::kAuthenticationFailed);
+}
+
+TEST_F(RelayTest, RelayFilesHoldNoMarkerKeyOrName) {
+  // What a client knows and the relay must never learn or keep.
+  const std::string kName = "Zanele Mokoena (marker name)";
+  const std::string kPlain = "MARKER-plaintext-strike-vote-4471";
+  auto identity = crypto::Ed25519Generate(crypto::SystemRandom());
+  const std::string payload =
+      kName + "|" + kPlain + "|" + ToHex(identity.public_key);
+  Queue q;
+  {
+    RelayProcess relay(data(), log());
+    ASSERT_TRUE(relay.ok());
+    RelayClient c(relay.address());
+    ASSERT_TRUE(MakeQueue(c, q));
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(Send(c, q, SealedBlob(payload)));
+    (void)Drain(relay.address(), q, /*ack=*/false);  // delivered, kept (not acked)
+    relay.process().Signal(SIGTERM);
+    ASSERT_EQ(relay.process().Wait(10s), 0);
+  }
+  std::vector<std::string> markers = {kName, kPlain, ToHex(identity.public_key),
+                                      std::string(identity.public_key.begin(),
+                                                  identity.public_key.end())};
+  int files = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir_.path())) {
+    if (!e.is_regular_file()) continue;
+    ++files;
+    std::string content = ReadFileOrDie(e.path());
+    for (const auto& m : markers) {
+      EXPECT_EQ(content.find(m), std::string::npos) << e.path() << " holds a marker";
+    }
+  }
+  EXPECT_GE(files, 3) << "expected the key file, the database and the log";
+  // The log names no client address.
+  EXPECT_EQ(ReadFileOrDie(log()).find("127.0.0.1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace rhizome::testing

@@ -1,0 +1,141 @@
+#include "relay_client.h"
+
+#include <optional>
+
+#include "rhizome/crypto/hash.h"
+#include "rhizome/crypto/random.h"
+#include "rhizome/protocol/transport.h"
+
+namespace rhizome::testing {
+
+RelayClient::RelayClient(const protocol::RelayAddress& address) {
+  crypto::SecretBytes psk(32);  // open relay: zeros
+  if (address.psk.size() == 32) psk = address.psk.Clone();
+  protocol::SecureSessionConfig cfg;
+  cfg.kind = protocol::ChannelKind::kClientToRelay;
+  cfg.role = crypto::NoiseRole::kInitiator;
+  cfg.remote_static = address.noise_key;
+  cfg.psk = &psk;
+  cfg.peer_versions = address.versions;
+  std::optional<Result<std::shared_ptr<net::Channel>>> result;
+  asio::co_spawn(
+      io_,
+      [&]() -> asio::awaitable<void> {
+        result.emplace(co_await net::Channel::Connect(address.host, address.port, cfg,
+                                                      crypto::SystemRandom()));
+      },
+      asio::detached);
+  RunUntil([&] { return result.has_value(); }, std::chrono::seconds(10));
+  if (!result) {
+    error_ = Error{Errc::kIo, "connect timed out"};
+    return;
+  }
+  if (!*result) {
+    error_ = result->error();
+    return;
+  }
+  channel_ = std::move(**result);
+  asio::co_spawn(io_, ReceiveLoop(), asio::detached);
+}
+
+RelayClient::~RelayClient() { Close(); }
+
+void RelayClient::Close() {
+  if (channel_) channel_->Close();
+  io_.run_for(std::chrono::milliseconds(20));
+}
+
+ByteSpan RelayClient::handshake_hash() const { return channel_->session().handshake_hash(); }
+
+asio::awaitable<void> RelayClient::ReceiveLoop() {
+  for (;;) {
+    auto frame = co_await channel_->Receive();
+    if (!frame) break;
+    auto msg = protocol::ParseTransportMessage(*frame);
+    if (!msg) break;
+    if (auto* reply = std::get_if<protocol::RelayReply>(&*msg)) inbox_.push_back(std::move(*reply));
+  }
+  closed_ = true;
+}
+
+bool RelayClient::RunUntil(const std::function<bool()>& done, std::chrono::milliseconds deadline) {
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    io_.run_one_for(std::chrono::milliseconds(10));
+    if (io_.stopped()) io_.restart();
+  }
+  return true;
+}
+
+protocol::Id RelayClient::NewCorrId() {
+  protocol::Id id;
+  crypto::SystemRandom().Fill(id);
+  return id;
+}
+
+std::optional<protocol::RelayReply> RelayClient::CallWithCorr(const protocol::Id& corr,
+                                                              protocol::RelayCommandBody body,
+                                                              std::chrono::milliseconds deadline) {
+  if (!channel_) return std::nullopt;
+  protocol::RelayCommand command{corr, std::move(body)};
+  auto bytes = protocol::SerializeTransportMessage(std::move(command));
+  if (!bytes || !channel_->TrySend(*bytes)) return std::nullopt;
+  std::optional<protocol::RelayReply> found;
+  RunUntil(
+      [&] {
+        for (auto it = inbox_.begin(); it != inbox_.end(); ++it) {
+          if (it->corr_id && *it->corr_id == corr) {
+            found.emplace(std::move(*it));
+            inbox_.erase(it);
+            return true;
+          }
+        }
+        return closed_;
+      },
+      deadline);
+  return found;
+}
+
+std::optional<protocol::RelayReply> RelayClient::Call(protocol::RelayCommandBody body,
+                                                      std::chrono::milliseconds deadline) {
+  return CallWithCorr(NewCorrId(), std::move(body), deadline);
+}
+
+std::optional<protocol::RelayReply> RelayClient::NextPush(std::chrono::milliseconds deadline) {
+  std::optional<protocol::RelayReply> found;
+  RunUntil(
+      [&] {
+        for (auto it = inbox_.begin(); it != inbox_.end(); ++it) {
+          if (!it->corr_id || std::holds_alternative<protocol::QueueMessage>(it->body)) {
+            found.emplace(std::move(*it));
+            inbox_.erase(it);
+            return true;
+          }
+        }
+        return closed_;
+      },
+      deadline);
+  return found;
+}
+
+protocol::Signature RelayClient::Sign(const crypto::SecretBytes& secret, const protocol::Id& corr,
+                                      ByteSpan entity, protocol::RelayCommandCode code) const {
+  auto msg = protocol::RelayAuthMessage(handshake_hash(), corr, entity, code);
+  protocol::Signature sig{};
+  if (msg) {
+    auto s = crypto::Ed25519Sign(secret, *msg);
+    if (s) sig = *s;
+  }
+  return sig;
+}
+
+protocol::Mac RelayClient::Mac(ByteSpan key, const protocol::Id& corr, ByteSpan entity,
+                               protocol::RelayCommandCode code) const {
+  auto msg = protocol::RelayAuthMessage(handshake_hash(), corr, entity, code);
+  protocol::Mac mac{};
+  if (msg) (void)crypto::Blake2bKeyed(key, *msg, mac);
+  return mac;
+}
+
+}  // namespace rhizome::testing
