@@ -50,10 +50,13 @@ Status Blake2bKeyed(ByteSpan key, ByteSpan data, MutableByteSpan out) {
   return {};
 }
 
-Blake2b::Blake2b(std::size_t out_len) : out_len_(out_len) {
+Blake2b::Blake2b(std::size_t out_len)
+    : out_len_(std::clamp<std::size_t>(out_len, 1, kBlake2b512Bytes)) {
   auto* st = reinterpret_cast<crypto_generichash_state*>(state_);
-  crypto_generichash_init(st, nullptr, 0, out_len);
+  crypto_generichash_init(st, nullptr, 0, out_len_);
 }
+
+Blake2b::~Blake2b() { sodium_memzero(state_, sizeof(state_)); }
 
 Blake2b& Blake2b::Update(ByteSpan data) {
   crypto_generichash_update(reinterpret_cast<crypto_generichash_state*>(state_), data.data(),

@@ -18,10 +18,10 @@ RistrettoScalar::~RistrettoScalar() { Wipe(b_); }
 Result<RistrettoScalar> RistrettoScalar::Decode(ByteSpan bytes) {
   if (bytes.size() != kRistrettoScalarBytes) return Error{Errc::kMalformed, "scalar must be 32 bytes"};
   // Canonical iff reducing the zero-extended value leaves it unchanged (POLLS.md §1).
-  ByteArray<64> wide{};
-  std::memcpy(wide.data(), bytes.data(), 32);
+  StackSecret<64> wide;  // the scalar may be a secret key: wiped on scope exit
+  std::memcpy(wide.expose_mut().data(), bytes.data(), 32);
   RistrettoScalar s;
-  crypto_core_ristretto255_scalar_reduce(s.b_.data(), wide.data());
+  crypto_core_ristretto255_scalar_reduce(s.b_.data(), wide.expose().data());
   if (sodium_memcmp(s.b_.data(), bytes.data(), 32) != 0) {
     return Error{Errc::kMalformed, "scalar is not canonical"};
   }

@@ -36,11 +36,16 @@ ByteArray<64> Sha512(ByteSpan data);
 // Errors: kInvalidArgument on sizes out of range.
 Status Blake2bKeyed(ByteSpan key, ByteSpan data, MutableByteSpan out);
 
-// Incremental unkeyed BLAKE2b with output length fixed at construction (1..64).
-// Copyable, so a common prefix can be absorbed once and the state copied.
+// Incremental unkeyed BLAKE2b with output length fixed at construction (1..64;
+// other values are clamped into that range). Copyable, so a common prefix can be
+// absorbed once and the state copied. The state may hold secret input: it is
+// wiped on Final() and on destruction.
 class Blake2b {
  public:
   explicit Blake2b(std::size_t out_len = kBlake2b512Bytes);
+  ~Blake2b();
+  Blake2b(const Blake2b&) = default;
+  Blake2b& operator=(const Blake2b&) = default;
   Blake2b& Update(ByteSpan data);
   // Writes out_len bytes. Precondition: out.size() == out_len. The object may
   // not be updated afterwards.
