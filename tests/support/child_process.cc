@@ -1,5 +1,7 @@
 #include "child_process.h"
 
+#include "process.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -17,17 +19,7 @@ ChildProcess::ChildProcess(const std::string& program, const std::vector<std::st
                            const std::string& stderr_path) {
   int out_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0) std::abort();
-  std::vector<std::string> env_strings;
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-  if (env.find("PATH") == env.end()) env_strings.push_back("PATH=/usr/bin:/bin");
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_strings{program};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& s : argv_strings) argv.push_back(s.data());
-  argv.push_back(nullptr);
+  ExecArgs exec(program, args, env);
 
   pid_ = fork();
   if (pid_ < 0) std::abort();
@@ -40,7 +32,7 @@ ChildProcess::ChildProcess(const std::string& program, const std::vector<std::st
                   ? devnull
                   : open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     dup2(err >= 0 ? err : devnull, 2);
-    execve(program.c_str(), argv.data(), envp.data());
+    execve(program.c_str(), exec.argv.data(), exec.envp.data());
     _exit(127);
   }
   close(out_pipe[1]);

@@ -12,6 +12,18 @@
 
 namespace rhizome::testing {
 
+ExecArgs::ExecArgs(const std::string& program, const std::vector<std::string>& args,
+                   const std::map<std::string, std::string>& env) {
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  if (env.find("PATH") == env.end()) env_strings.push_back("PATH=/usr/bin:/bin");
+  argv_strings.push_back(program);
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  for (auto& s : argv_strings) argv.push_back(s.data());
+  argv.push_back(nullptr);
+}
+
 ProcessResult RunProcess(const std::string& program, const std::vector<std::string>& args,
                          const ProcessOptions& options) {
   ProcessResult result;
@@ -20,17 +32,7 @@ ProcessResult RunProcess(const std::string& program, const std::vector<std::stri
       pipe2(err_pipe, O_CLOEXEC) != 0) {
     std::abort();
   }
-  std::vector<std::string> env_strings;
-  for (const auto& [k, v] : options.env) env_strings.push_back(k + "=" + v);
-  if (options.env.find("PATH") == options.env.end()) env_strings.push_back("PATH=/usr/bin:/bin");
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_strings{program};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& s : argv_strings) argv.push_back(s.data());
-  argv.push_back(nullptr);
+  ExecArgs exec(program, args, options.env);
 
   pid_t pid = fork();
   if (pid < 0) std::abort();
@@ -40,7 +42,7 @@ ProcessResult RunProcess(const std::string& program, const std::vector<std::stri
     dup2(in_pipe[0], 0);
     dup2(out_pipe[1], 1);
     dup2(err_pipe[1], 2);
-    execve(program.c_str(), argv.data(), envp.data());
+    execve(program.c_str(), exec.argv.data(), exec.envp.data());
     _exit(127);
   }
   close(in_pipe[0]);

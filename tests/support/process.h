@@ -23,6 +23,17 @@ struct ProcessOptions {
   std::chrono::milliseconds deadline{60000};
 };
 
+// argv and envp for execve: the program and its arguments, and exactly `env`
+// plus a default PATH. Built before fork(); the pointers live as long as the object.
+struct ExecArgs {
+  ExecArgs(const std::string& program, const std::vector<std::string>& args,
+           const std::map<std::string, std::string>& env);
+  ExecArgs(const ExecArgs&) = delete;
+  ExecArgs& operator=(const ExecArgs&) = delete;
+  std::vector<std::string> env_strings, argv_strings;
+  std::vector<char*> envp, argv;
+};
+
 ProcessResult RunProcess(const std::string& program, const std::vector<std::string>& args,
                          const ProcessOptions& options = {});
 
