@@ -348,7 +348,7 @@ Status NoiseCipherState::Rekey() {
 struct NoiseHandshakeState::Impl {
   enum class Phase : std::uint8_t { kRunning, kComplete, kSplit, kFailed };
 
-  // Layout of the secret arena (one sodium_malloc for the whole handshake).
+  // Layout of the secret arena (one SecretBytes for the whole handshake).
   static constexpr std::size_t kCkOff = 0;                           // chaining key
   static constexpr std::size_t kKOff = kCkOff + kNoiseMaxHashBytes;  // handshake cipher key
   static constexpr std::size_t kSOff = kKOff + kNoiseKeyBytes;       // static private key

@@ -20,8 +20,9 @@ void Rethrow(std::exception_ptr e) {
 
 // One scratch buffer per network thread: idle channels hold no read buffer.
 constexpr std::size_t kScratchBytes = 64 * 1024;
-// Largest write buffer a channel keeps between bursts.
+// Largest write buffer a channel keeps while a burst lasts, and between bursts.
 constexpr std::size_t kKeptWriteBufferBytes = 256 * 1024;
+constexpr std::size_t kKeptIdleBufferBytes = 16 * 1024;
 std::uint8_t* Scratch() {
   thread_local std::array<std::uint8_t, kScratchBytes> scratch;
   return scratch.data();
@@ -34,14 +35,8 @@ Channel::Channel(asio::ip::tcp::socket socket, protocol::SecureSession session,
     : socket_(std::move(socket)),
       session_(std::move(session)),
       limits_(limits),
-      write_signal_(socket_.get_executor(), Clock::time_point::max()),
-      space_signal_(socket_.get_executor(), Clock::time_point::max()),
       watchdog_(socket_.get_executor()),
-      read_deadline_(Clock::now() + limits.handshake_timeout) {
-  // The two signals never expire: waiters only async_wait and are woken by
-  // cancel(), which leaves the expiry alone (setting an expiry would cancel
-  // every other waiter).
-}
+      read_deadline_(Clock::now() + limits.handshake_timeout) {}
 
 Channel::~Channel() {
   asio::error_code ignored;
@@ -55,8 +50,7 @@ Status Channel::CloseWith(Error e) {
     asio::error_code ignored;
     socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
-    write_signal_.cancel();
-    space_signal_.cancel();
+    if (space_signal_) space_signal_->cancel();
     watchdog_.cancel();
   }
   return close_reason_;
@@ -70,8 +64,7 @@ asio::awaitable<Result<std::shared_ptr<Channel>>> Channel::Establish(
   socket.set_option(asio::ip::tcp::no_delay(true), ec);
   socket.non_blocking(true, ec);
   auto self = std::make_shared<Channel>(std::move(socket), std::move(session), limits);
-  auto ex = self->socket_.get_executor();
-  asio::co_spawn(ex, [self]() { return self->Watchdog(); }, Rethrow);
+  self->ArmWatchdog();
   Status st = co_await self->RunHandshake();
   if (!st && st.error().code == Errc::kIo && self->session_.role() == crypto::NoiseRole::kInitiator &&
       std::string_view(st.error().message) == "connection closed") {
@@ -85,7 +78,6 @@ asio::awaitable<Result<std::shared_ptr<Channel>>> Channel::Establish(
     co_return st.error();
   }
   self->read_deadline_ = Clock::now() + limits.idle_timeout;
-  asio::co_spawn(ex, [self]() { return self->Writer(); }, Rethrow);
   co_return self;
 }
 
@@ -119,35 +111,50 @@ asio::awaitable<Result<std::shared_ptr<Channel>>> Channel::ConnectWith(
   co_return co_await Establish(std::move(socket), std::move(*session), limits);
 }
 
-asio::awaitable<Status> Channel::ReadSome(Bytes& out) {
+Channel::ReadOutcome Channel::ReadAvailable(Bytes& out) {
+  if (!open_) return ReadOutcome::kClosed;
   std::uint8_t* scratch = Scratch();
-  for (;;) {
-    if (!open_) co_return close_reason_;
-    asio::error_code ec;
-    std::size_t n = socket_.read_some(asio::buffer(scratch, kScratchBytes), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) {
-      auto [wec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, kTuple);
-      if (!open_) co_return close_reason_;
-      if (wec) co_return CloseWith(Error{Errc::kIo, "connection failed"});
-      continue;
-    }
-    if (ec == asio::error::eof) co_return CloseWith(Error{Errc::kIo, "connection closed"});
-    if (ec) co_return CloseWith(Error{Errc::kIo, "connection failed"});
-    std::vector<Bytes> got;
-    Status st = session_.OnBytes(ByteSpan(scratch, n), out, got);
-    if (!st) co_return CloseWith(st.error());
-    if (!got.empty()) {
-      read_deadline_ = Clock::now() + (session_.established() ? limits_.idle_timeout
-                                                               : limits_.handshake_timeout);
-      for (auto& m : got) received_.push_back(std::move(m));
-    }
-    // A synchronous read that succeeded did not yield: without this a peer that
-    // keeps the socket full would hold the (single) network thread and starve
-    // every other connection, timer and posted flush.
-    co_await asio::post(socket_.get_executor(), use_awaitable);
-    co_return OkStatus();
+  asio::error_code ec;
+  std::size_t n = socket_.read_some(asio::buffer(scratch, kScratchBytes), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) return ReadOutcome::kWouldBlock;
+  if (ec == asio::error::eof) {
+    (void)CloseWith(Error{Errc::kIo, "connection closed"});
+    return ReadOutcome::kClosed;
   }
+  if (ec) {
+    (void)CloseWith(Error{Errc::kIo, "connection failed"});
+    return ReadOutcome::kClosed;
+  }
+  std::vector<Bytes> got;
+  if (Status st = session_.OnBytes(ByteSpan(scratch, n), out, got); !st) {
+    (void)CloseWith(st.error());
+    return ReadOutcome::kClosed;
+  }
+  if (!got.empty()) {
+    read_deadline_ =
+        Clock::now() + (session_.established() ? limits_.idle_timeout : limits_.handshake_timeout);
+    for (auto& m : got) received_.push_back(std::move(m));
+  }
+  return ReadOutcome::kRead;
 }
+
+// Waits for readability, then reads once. Written out where it is used (not
+// a coroutine of its own) so that an idle channel holds one coroutine frame
+// fewer. Yields after a successful read: without that a peer that keeps the
+// socket full would hold the (single) network thread and starve every other
+// connection, timer and posted flush.
+#define RHIZOME_READ_ONCE(out)                                                              \
+  for (;;) {                                                                                \
+    const ReadOutcome outcome = ReadAvailable(out);                                         \
+    if (outcome == ReadOutcome::kClosed) co_return close_reason_.error();                   \
+    if (outcome == ReadOutcome::kRead) {                                                    \
+      co_await asio::post(socket_.get_executor(), use_awaitable);                           \
+      break;                                                                                \
+    }                                                                                       \
+    auto [wec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, kTuple);     \
+    if (!open_) co_return close_reason_.error();                                            \
+    if (wec) co_return CloseWith(Error{Errc::kIo, "connection failed"}).error();           \
+  }
 
 asio::awaitable<Status> Channel::RunHandshake() {
   Bytes out;
@@ -160,27 +167,38 @@ asio::awaitable<Status> Channel::RunHandshake() {
       out.clear();
     }
     if (session_.established()) co_return OkStatus();
-    if (auto st = co_await ReadSome(out); !st) co_return st;
+    RHIZOME_READ_ONCE(out);
   }
 }
 
 asio::awaitable<Result<Bytes>> Channel::Receive() {
-  while (received_.empty()) {
+  while (received_head_ == received_.size()) {
     if (!open_) co_return close_reason_.error();
     Bytes unexpected;
-    if (auto st = co_await ReadSome(unexpected); !st) co_return st.error();
+    RHIZOME_READ_ONCE(unexpected);
   }
-  Bytes msg = std::move(received_.front());
-  received_.pop_front();
+  Bytes msg = std::move(received_[received_head_++]);
+  if (received_head_ == received_.size()) {
+    received_.clear();
+    received_head_ = 0;
+  }
   co_return msg;
 }
+
+#undef RHIZOME_READ_ONCE
 
 Status Channel::Enqueue(ByteSpan plaintext) {
   if (!open_) return close_reason_;
   const std::size_t before = out_.size();
   if (auto st = session_.Seal(plaintext, out_); !st) return st;
   queued_bytes_ += out_.size() - before;
-  write_signal_.cancel();
+  if (!writing_) {
+    // The writer runs only while there is something to write: an idle channel
+    // holds no writer coroutine.
+    writing_ = true;
+    asio::co_spawn(socket_.get_executor(), [self = shared_from_this()]() { return self->Writer(); },
+                   Rethrow);
+  }
   return {};
 }
 
@@ -201,19 +219,16 @@ asio::awaitable<Status> Channel::Send(ByteSpan plaintext) {
 }
 
 asio::awaitable<Status> Channel::SendWhenRoom(Bytes plaintext) {
+  if (!space_signal_) space_signal_.emplace(socket_.get_executor(), Clock::time_point::max());
   while (open_ && queued_bytes_ > limits_.max_write_queue_bytes) {
-    (void)co_await space_signal_.async_wait(kTuple);
+    (void)co_await space_signal_->async_wait(kTuple);
   }
   co_return Enqueue(plaintext);
 }
 
 asio::awaitable<void> Channel::Writer() {
-  Bytes batch;
-  while (open_) {
-    if (out_.empty()) {
-      (void)co_await write_signal_.async_wait(kTuple);
-      continue;
-    }
+  Bytes batch = std::move(spare_);
+  while (open_ && !out_.empty()) {
     batch.clear();
     batch.swap(out_);
     std::size_t written = 0;
@@ -230,7 +245,7 @@ asio::awaitable<void> Channel::Writer() {
     }
     write_deadline_ = Clock::time_point::max();
     queued_bytes_ -= batch.size();
-    space_signal_.cancel();
+    if (space_signal_) space_signal_->cancel();
     if (ec || !open_) {
       (void)CloseWith(Error{Errc::kIo, "connection failed"});
       break;
@@ -242,6 +257,9 @@ asio::awaitable<void> Channel::Writer() {
       out_.swap(batch);
     }
   }
+  // Between bursts keep at most a small buffer: idle channels stay small.
+  if (batch.capacity() <= kKeptIdleBufferBytes) spare_ = std::move(batch);
+  writing_ = false;
 }
 
 asio::awaitable<void> Channel::Shutdown() {
@@ -254,19 +272,26 @@ asio::awaitable<void> Channel::Shutdown() {
   Close();
 }
 
-asio::awaitable<void> Channel::Watchdog() {
-  while (open_) {
-    const auto deadline = std::min(read_deadline_, write_deadline_);
-    if (Clock::now() >= deadline) {
-      const bool reading = read_deadline_ <= write_deadline_;
-      (void)CloseWith(Error{Errc::kIo, !session_.established() ? "handshake timed out"
-                                       : reading               ? "idle timeout"
-                                                               : "write timed out"});
-      break;
-    }
-    watchdog_.expires_at(deadline);
-    (void)co_await watchdog_.async_wait(kTuple);
+// The watchdog is a plain timer callback rather than a coroutine: an idle
+// channel then holds one small wait handler instead of a coroutine frame. The
+// handler holds the channel weakly, so dropping the last reference still
+// destroys it (and closes the socket).
+void Channel::ArmWatchdog() {
+  if (!open_) return;
+  const auto deadline = std::min(read_deadline_, write_deadline_);
+  if (Clock::now() >= deadline) {
+    const bool reading = read_deadline_ <= write_deadline_;
+    (void)CloseWith(Error{Errc::kIo, !session_.established() ? "handshake timed out"
+                                     : reading               ? "idle timeout"
+                                                             : "write timed out"});
+    return;
   }
+  watchdog_.expires_at(deadline);
+  watchdog_.async_wait([weak = weak_from_this()](const asio::error_code&) {
+    // Woken at the deadline or by cancel() (a sooner write deadline, or
+    // close): either way re-evaluate.
+    if (auto self = weak.lock()) self->ArmWatchdog();
+  });
 }
 
 }  // namespace rhizome::net

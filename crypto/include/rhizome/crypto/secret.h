@@ -1,16 +1,20 @@
 // Secret byte containers.
 //
-// SecretBytes lives in sodium_malloc memory: guard pages, mlock'ed where the OS
-// allows, excluded from core dumps (MADV_DONTDUMP) and wiped on destruction.
+// SecretBytes lives in locked memory (mlock'ed where the OS allows), excluded
+// from core dumps (MADV_DONTDUMP) and wiped on destruction. Secrets up to
+// 512 bytes share guarded 64 KiB chunks of a secure pool (2,048 keys of 32
+// bytes in one mapping); larger ones get their own sodium_malloc region with
+// guard pages. crypto/src/secure_pool.h explains the trade.
 // It is move-only, has no operator== (use ConstantTimeEquals) and cannot be
 // printed. Access goes through expose()/expose_mut() so every use is greppable.
 //
 // StackSecret<N> is for short-lived keys (per-message keys, DH outputs): a
-// fixed array wiped when it leaves scope. Cheaper than SecretBytes, which costs
-// an mmap per allocation.
+// fixed array wiped when it leaves scope. Cheaper than SecretBytes (no lock,
+// no allocation), but it can land in a core dump while it lives.
 //
 // Preconditions: crypto::Init() has succeeded before the first SecretBytes.
-// Thread safety: no shared state; one object is not safe to mutate from two threads.
+// Thread safety: allocation is thread-safe; one object is not safe to mutate
+// from two threads.
 #pragma once
 
 #include <cstddef>

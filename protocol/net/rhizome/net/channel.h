@@ -17,8 +17,11 @@
 //   reading: slowloris writer side) closes the channel.
 // Backpressure: Send() waits while more than max_write_queue_bytes are queued;
 // TrySend() refuses instead.
-// Memory: an idle channel holds no read buffer: it waits for readability and
-// then reads into a per-thread scratch buffer.
+// Memory: an idle channel holds no read buffer (it waits for readability and
+// then reads into a per-thread scratch buffer), no writer coroutine (one runs
+// only while there is something to write), and its deadlines are one timer
+// with a callback. What remains is the socket, the session's two cipher keys
+// (secure pool) and the caller's Receive() coroutine.
 //
 // "Idle" is measured where messages are read: the deadline moves when Receive()
 // gets a complete message, so a consumer must keep a Receive() loop running.
@@ -31,7 +34,8 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <chrono>
 #include <cstdint>
-#include <deque>
+#include <optional>
+#include <vector>
 #include <memory>
 #include <string>
 
@@ -109,9 +113,10 @@ class Channel : public std::enable_shared_from_this<Channel> {
   asio::awaitable<Status> SendWhenRoom(Bytes plaintext);
   asio::awaitable<Status> RunHandshake();
   asio::awaitable<void> Writer();
-  asio::awaitable<void> Watchdog();
-  // Reads once (waiting for readability first) and feeds the session.
-  asio::awaitable<Status> ReadSome(Bytes& out);
+  void ArmWatchdog();
+  // Reads what the socket has (without waiting) and feeds the session.
+  enum class ReadOutcome : std::uint8_t { kRead, kWouldBlock, kClosed };
+  ReadOutcome ReadAvailable(Bytes& out);
   Status Enqueue(ByteSpan plaintext);
   Status CloseWith(Error e);
 
@@ -121,11 +126,16 @@ class Channel : public std::enable_shared_from_this<Channel> {
   bool open_ = true;
   Status close_reason_;
 
-  std::deque<Bytes> received_;
+  // Received messages not yet returned; [received_head_, size) are pending.
+  // (A vector, not a deque: libstdc++'s deque allocates 512 bytes up front.)
+  std::vector<Bytes> received_;
+  std::size_t received_head_ = 0;
   Bytes out_;                      // sealed frames not yet handed to the writer
+  Bytes spare_;                    // a small write buffer kept between bursts
   std::size_t queued_bytes_ = 0;   // out_ plus what the writer is writing
-  asio::steady_timer write_signal_;  // cancelled to wake the writer
-  asio::steady_timer space_signal_;  // cancelled to wake senders waiting for space
+  bool writing_ = false;           // a Writer() coroutine is running
+  // Cancelled to wake senders waiting for space; made on first use.
+  std::optional<asio::steady_timer> space_signal_;
   asio::steady_timer watchdog_;
   Clock::time_point read_deadline_;
   Clock::time_point write_deadline_ = Clock::time_point::max();
