@@ -9,7 +9,6 @@ namespace rhizome::protocol {
 namespace {
 
 constexpr std::string_view kAuthLabel = "rhizome/v1/relay-auth";
-constexpr std::string_view kKeyStatementLabel = "rhizome/v1/relay-key-statement";
 constexpr std::uint32_t kMaxEnumValue = 0x7fffffff;  // int32 on the wire; negatives refused
 
 Error Malformed(const char* message) { return Error{Errc::kMalformed, message}; }
@@ -35,12 +34,6 @@ Status CheckBlob(const Bytes& blob) {
   if (blob.empty()) return Malformed("blob is empty");
   if (blob.size() > kMaxBlobBytes) return Error{Errc::kLimitExceeded, "blob is too large"};
   return {};
-}
-
-void AppendU64(Bytes& out, std::uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) {
-    out.push_back(static_cast<std::uint8_t>((v >> shift) & 0xff));
-  }
 }
 
 }  // namespace
@@ -189,37 +182,10 @@ Status ValidateRelayReply(const RelayReply& reply) {
           },
           [&](const RelayKeyStatement& r) -> Status {
             if (has_corr) return Malformed("key statement carries a corr id");
-            if (r.serial == 0) return Malformed("key statement serial is 0");
-            if (IsAllZero(r.noise_key)) return Malformed("key statement noise key is all zeros");
-            if (!r.psk.empty() && (r.psk.size() != kKeyBytes || IsAllZero(r.psk.expose()))) {
-              return Malformed("key statement psk is not 32 non-zero bytes");
-            }
-            return {};
+            return ValidateRelayKeyStatement(r);
           },
       },
       reply.body);
-}
-
-Bytes RelayKeyStatementMessage(const RelayKeyStatement& statement) {
-  Bytes out;
-  Append(out, AsBytes(kKeyStatementLabel));
-  AppendU64(out, statement.serial);
-  Append(out, statement.noise_key);
-  out.push_back(static_cast<std::uint8_t>(statement.psk.size()));
-  Append(out, statement.psk.expose());
-  AppendU64(out, statement.valid_from);
-  return out;
-}
-
-Status VerifyRelayKeyStatement(const RelayKeyStatement& statement, ByteSpan relay_signing_key) {
-  if (relay_signing_key.size() != kKeyBytes) {
-    return Error{Errc::kInvalidArgument, "relay signing key is not 32 bytes"};
-  }
-  Bytes message = RelayKeyStatementMessage(statement);
-  Status status = crypto::Ed25519Verify(relay_signing_key, message, statement.signature);
-  crypto::Wipe(message);  // it holds the psk
-  if (!status) return Error{Errc::kAuthenticationFailed, "relay key statement does not verify"};
-  return {};
 }
 
 }  // namespace rhizome::protocol

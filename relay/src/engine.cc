@@ -189,7 +189,15 @@ class Engine final : public RelayEngine {
       c.h_len = handshake_hash.size();
     }
     c.tokens = limits_.command_burst;
+    if (key_statement_) {
+      pending_.push_back(
+          Outgoing{id, protocol::RelayReply{std::nullopt, key_statement_->Clone()}});
+    }
     return id;
+  }
+
+  void SetKeyStatement(protocol::RelayKeyStatement statement) override {
+    key_statement_.emplace(std::move(statement));
   }
 
   void OnDisconnect(ConnectionId connection) override {
@@ -461,6 +469,7 @@ class Engine final : public RelayEngine {
   std::int64_t next_seq_ = 1;
 
   std::vector<Outgoing> pending_;  // replies and pushes of this turn, in order
+  std::optional<protocol::RelayKeyStatement> key_statement_;  // pushed after each handshake
   bool turn_failed_ = false;
   TurnCounters turn_;
 
@@ -865,9 +874,10 @@ Result<std::uint64_t> Engine::Expire(std::uint64_t now) {
 
 Result<std::unique_ptr<RelayEngine>> RelayEngine::Open(const std::filesystem::path& data_dir,
                                                        const RelayLimits& limits,
-                                                       crypto::RandomSource& rng) {
+                                                       crypto::RandomSource& rng,
+                                                       Durability durability) {
   RHIZOME_TRY(crypto::Init());
-  auto store = RelayStore::Open(data_dir);
+  auto store = RelayStore::Open(data_dir, durability);
   if (!store) return store.error();
   auto totals = (*store)->LoadTotals();
   if (!totals) return totals.error();

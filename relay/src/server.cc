@@ -1,10 +1,11 @@
 #include "server.h"
 
+#include <algorithm>
 #include <asio/experimental/as_tuple.hpp>
 #include <chrono>
-#include <cstdio>
 #include <ctime>
 
+#include "log.h"
 #include "rhizome/protocol/transport.h"
 
 namespace rhizome::relay {
@@ -26,7 +27,7 @@ void Rethrow(std::exception_ptr e) {
 RelayServer::RelayServer(asio::io_context& io, RelayEngine& engine, const RelayKeys& keys,
                          ServerOptions options)
     : io_(io), engine_(engine), keys_(keys), options_(std::move(options)), acceptor_(io),
-      expire_timer_(io) {}
+      expire_timer_(io), metrics_acceptor_(io) {}
 
 RelayServer::~RelayServer() { Stop(); }
 
@@ -40,9 +41,43 @@ Status RelayServer::Start() {
   if (!ec) acceptor_.bind(endpoint, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Error{Errc::kIo, "cannot listen on the address"};
+  if (!options_.metrics_host.empty()) {
+    auto metrics_address = asio::ip::make_address(options_.metrics_host, ec);
+    // SECURITY: the metrics endpoint has no authentication: loopback only.
+    if (ec || !metrics_address.is_loopback()) {
+      acceptor_.close(ec);
+      return Error{Errc::kInvalidArgument, "the metrics address must be a loopback IP address"};
+    }
+    tcp::endpoint metrics_endpoint(metrics_address, options_.metrics_port);
+    metrics_acceptor_.open(metrics_endpoint.protocol(), ec);
+    if (!ec) metrics_acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) metrics_acceptor_.bind(metrics_endpoint, ec);
+    if (!ec) metrics_acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      acceptor_.close(ec);
+      metrics_acceptor_.close(ec);
+      return Error{Errc::kIo, "cannot listen on the metrics address"};
+    }
+    asio::co_spawn(io_, MetricsAcceptLoop(), Rethrow);
+  }
+  // Pushed after every handshake (rotate.h, DESIGN §9).
+  if (keys_.statement) engine_.SetKeyStatement(keys_.statement->Clone());
   asio::co_spawn(io_, AcceptLoop(), Rethrow);
   asio::co_spawn(io_, ExpireLoop(), Rethrow);
   return {};
+}
+
+std::uint16_t RelayServer::metrics_port() const {
+  if (!metrics_acceptor_.is_open()) return 0;
+  asio::error_code ec;
+  auto ep = metrics_acceptor_.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+ServerCounters RelayServer::counters() const {
+  ServerCounters c = counters_;
+  c.connections_open = *live_connections_;
+  return c;
 }
 
 std::uint16_t RelayServer::port() const {
@@ -56,6 +91,7 @@ void RelayServer::Stop() {
   stopping_ = true;
   asio::error_code ec;
   acceptor_.close(ec);
+  metrics_acceptor_.close(ec);
   expire_timer_.cancel();
   FlushNow();  // commit and answer whatever arrived before the stop
   auto channels = std::move(channels_);
@@ -75,54 +111,87 @@ asio::awaitable<void> RelayServer::AcceptLoop() {
     }
     // Counted from accept, not from the end of the handshake: half-open
     // handshakes hold memory too.
-    if (live_connections_ >= options_.max_connections) {
+    if (*live_connections_ >= options_.max_connections) {
+      ++counters_.connections_refused;
       asio::error_code ignored;
       socket.close(ignored);
       continue;
     }
+    ++counters_.connections_accepted;
     asio::co_spawn(io_, Serve(std::move(socket)), Rethrow);
   }
 }
 
+// Serve() is split in three so that an idle connection's coroutine frame
+// stays small: the handshake's locals live in Handshake()'s frame, freed when
+// it completes, and a message's parsed form lives only inside HandleMessage().
 asio::awaitable<void> RelayServer::Serve(tcp::socket socket) {
-  ++live_connections_;
+  // Counts from accept to close. Held through a shared_ptr: coroutine frames
+  // still suspended when the io_context is destroyed (after this server, at
+  // exit) are destroyed then, and must not write into a freed server.
   struct Release {
-    std::size_t& n;
-    ~Release() { --n; }
+    std::shared_ptr<std::size_t> n;
+    ~Release() { --*n; }
   } release{live_connections_};
-  protocol::SecureSessionConfig cfg;
-  cfg.kind = protocol::ChannelKind::kClientToRelay;
-  cfg.role = crypto::NoiseRole::kResponder;
-  cfg.local_statics = {&keys_.noise};
-  cfg.psk = &keys_.psk;
-  auto session = protocol::SecureSession::Create(cfg, crypto::SystemRandom());
-  if (!session) co_return;
-  auto established =
-      co_await net::Channel::Establish(std::move(socket), std::move(*session), options_.channel);
-  if (!established || stopping_) co_return;
-  std::shared_ptr<net::Channel> ch = std::move(*established);
+  ++*live_connections_;
+  std::shared_ptr<net::Channel> ch = co_await Handshake(std::move(socket));
+  if (ch == nullptr || stopping_) co_return;
   const ConnectionId id = engine_.OnConnect(ch->session().handshake_hash());
   channels_[id] = ch;
+  if (keys_.statement) ScheduleFlush();  // sends the key statement OnConnect queued
 
   for (;;) {
     auto frame = co_await ch->Receive();
-    if (!frame || stopping_) break;
-    auto message = protocol::ParseTransportMessage(*frame);
-    if (!message) break;  // malformed: close (docs/relay.md)
-    auto* command = std::get_if<protocol::RelayCommand>(&*message);
-    if (command == nullptr) {
-      // Keep-alive is answered; anything else (a reply, a peer message, Close)
-      // has no business on a relay connection: close it.
-      if (!std::holds_alternative<protocol::Ping>(*message)) break;
-      auto pong = protocol::SerializeTransportMessage(protocol::Pong{});
-      if (!pong || !ch->TrySend(*pong)) break;
-      continue;
-    }
-    engine_.OnCommand(id, std::move(*command), UnixNow());
-    ScheduleFlush();
+    if (!frame || stopping_ || !HandleMessage(id, *ch, *frame)) break;
   }
   if (channels_.erase(id) > 0) engine_.OnDisconnect(id);
   ch->Close();
+}
+
+asio::awaitable<std::shared_ptr<net::Channel>> RelayServer::Handshake(tcp::socket socket) {
+  protocol::SecureSessionConfig cfg;
+  cfg.kind = protocol::ChannelKind::kClientToRelay;
+  cfg.role = crypto::NoiseRole::kResponder;
+  // During a key transition the previous static key is accepted too (relay_keys.h).
+  cfg.local_statics = HandshakeStatics(keys_, UnixNow());
+  cfg.psk = &keys_.psk;
+  auto session = protocol::SecureSession::Create(cfg, crypto::SystemRandom());
+  if (!session) co_return nullptr;
+  auto established =
+      co_await net::Channel::Establish(std::move(socket), std::move(*session), options_.channel);
+  if (!established) {
+    if (!stopping_) {
+      ++counters_.handshakes_failed;
+      Log(LogLevel::kDebug, "handshake failed: %s", established.error().message);
+    }
+    co_return nullptr;
+  }
+  co_return std::move(*established);
+}
+
+bool RelayServer::HandleMessage(ConnectionId id, net::Channel& ch, ByteSpan frame) {
+  auto message = protocol::ParseTransportMessage(frame);
+  if (!message) {  // malformed: close (docs/relay.md)
+    ++counters_.protocol_violations;
+    Log(LogLevel::kDebug, "closing a connection: %s", message.error().message);
+    return false;
+  }
+  auto* command = std::get_if<protocol::RelayCommand>(&*message);
+  if (command == nullptr) {
+    // Keep-alive is answered; anything else (a reply, a peer message, Close)
+    // has no business on a relay connection: close it.
+    if (!std::holds_alternative<protocol::Ping>(*message)) {
+      ++counters_.protocol_violations;
+      Log(LogLevel::kDebug, "closing a connection: a message that is not a relay command");
+      return false;
+    }
+    auto pong = protocol::SerializeTransportMessage(protocol::Pong{});
+    return pong && ch.TrySend(*pong);
+  }
+  engine_.OnCommand(id, std::move(*command), UnixNow());
+  ++commands_since_flush_;
+  ScheduleFlush();
+  return true;
 }
 
 void RelayServer::ScheduleFlush() {
@@ -136,12 +205,14 @@ void RelayServer::ScheduleFlush() {
 }
 
 void RelayServer::FlushNow() {
+  const bool had_commands = commands_since_flush_ > 0;
+  commands_since_flush_ = 0;
   auto out = engine_.Flush(UnixNow());
   if (!out) {
+    ++counters_.commit_failures;
     // SECURITY/durability: nothing staged was acknowledged; close everything so
     // clients retry (engine.h).
-    std::fprintf(stderr, "rhizome-relay: error: %s; closing all connections\n",
-                 out.error().message);
+    Log(LogLevel::kError, "%s; closing all connections", out.error().message);
     auto channels = std::move(channels_);
     channels_.clear();
     for (auto& [cid, ch] : channels) {
@@ -150,6 +221,7 @@ void RelayServer::FlushNow() {
     }
     return;
   }
+  if (had_commands) ++counters_.commits;
   for (auto& o : *out) {
     auto it = channels_.find(o.connection);
     if (it == channels_.end()) continue;
@@ -170,8 +242,72 @@ asio::awaitable<void> RelayServer::ExpireLoop() {
     expire_timer_.expires_after(options_.expire_every);
     auto [ec] = co_await expire_timer_.async_wait(kTuple);
     if (ec || stopping_) co_return;
-    (void)engine_.Expire(UnixNow());
+    auto removed = engine_.Expire(UnixNow());
+    if (!removed) {
+      Log(LogLevel::kWarn, "expiry run failed: %s", removed.error().message);
+    } else {
+      Log(LogLevel::kDebug, "expiry run removed %llu items",
+          static_cast<unsigned long long>(*removed));
+    }
   }
+}
+
+asio::awaitable<void> RelayServer::MetricsAcceptLoop() {
+  while (!stopping_) {
+    auto [ec, socket] = co_await metrics_acceptor_.async_accept(kTuple);
+    if (ec) {
+      if (stopping_ || ec == asio::error::operation_aborted) co_return;
+      continue;
+    }
+    // A few scrapes at once are plenty; more is someone misbehaving.
+    if (*metrics_connections_ >= kMaxMetricsConnections) {
+      asio::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    asio::co_spawn(io_, ServeMetrics(std::move(socket)), Rethrow);
+  }
+}
+
+asio::awaitable<void> RelayServer::ServeMetrics(tcp::socket socket) {
+  struct Release {
+    std::shared_ptr<std::size_t> n;
+    ~Release() { --*n; }
+  } release{metrics_connections_};
+  ++*metrics_connections_;
+  // One deadline for the whole exchange: a client that never finishes its
+  // request, or never reads the reply, is cut off.
+  auto sock = std::make_shared<tcp::socket>(std::move(socket));
+  asio::steady_timer deadline(io_);
+  deadline.expires_after(kMetricsRequestTimeout);
+  deadline.async_wait([sock](const asio::error_code& ec) {
+    if (ec) return;  // cancelled: the exchange finished in time
+    asio::error_code ignored;
+    sock->close(ignored);
+  });
+
+  std::string received;
+  char buffer[1024];
+  MetricsRoute route = MetricsRoute::kIncomplete;
+  while (route == MetricsRoute::kIncomplete) {
+    // RouteMetricsRequest answers kBadRequest once kMaxMetricsRequestBytes are
+    // buffered, so `room` is never zero here.
+    const std::size_t room = kMaxMetricsRequestBytes - received.size();
+    auto [ec, n] = co_await sock->async_read_some(
+        asio::buffer(buffer, std::min(room, sizeof(buffer))), kTuple);
+    if (ec) co_return;  // closed, reset or past the deadline: nothing to answer
+    received.append(buffer, n);
+    route = RouteMetricsRequest(received);
+  }
+  const std::string body =
+      route == MetricsRoute::kMetrics ? RenderMetrics(engine_.stats(), counters()) : std::string();
+  const std::string reply = MetricsHttpResponse(route, body);
+  auto [wec, written] = co_await asio::async_write(*sock, asio::buffer(reply), kTuple);
+  (void)written;
+  asio::error_code ignored;
+  if (!wec) sock->shutdown(tcp::socket::shutdown_both, ignored);
+  sock->close(ignored);
+  deadline.cancel();
 }
 
 }  // namespace rhizome::relay

@@ -8,7 +8,10 @@
 // deadlines; a connection that sends a malformed transport message, a
 // non-command message, or outruns its write queue is closed; at most
 // max_connections are served at once (others are closed on accept).
-// Logs: nothing about clients (no IPs, no ids) at any level.
+// Metrics (optional): a minimal HTTP/1.0 responder for GET /metrics on a
+// loopback address only (metrics.h), on the same io_context; aggregate counts
+// only.
+// Logs (log.h): nothing about clients (no IPs, no ids) at any level.
 // Thread safety: everything runs on the one io_context thread.
 #pragma once
 
@@ -18,6 +21,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "metrics.h"
 #include "relay_keys.h"
 #include "rhizome/net/channel.h"
 #include "rhizome/relay/engine.h"
@@ -30,6 +34,10 @@ struct ServerOptions {
   net::ChannelLimits channel;
   std::size_t max_connections = 20'000;
   std::chrono::seconds expire_every{60};
+  // The metrics endpoint: empty host = off. The host must be a loopback IP
+  // address (config.h validates it; Start() refuses anything else).
+  std::string metrics_host;
+  std::uint16_t metrics_port = 0;  // 0 = pick a free port
 };
 
 class RelayServer {
@@ -38,17 +46,30 @@ class RelayServer {
               ServerOptions options);
   ~RelayServer();
 
-  // Binds and starts accepting. Errors: kIo "cannot listen on the address".
+  // Binds and starts accepting (and serving metrics, if configured).
+  // Errors: kInvalidArgument "the listen address is not an IP address" /
+  // "the metrics address must be a loopback IP address"; kIo "cannot listen
+  // on the address" / "cannot listen on the metrics address".
   Status Start();
   // Stops accepting, commits what is staged, closes every connection.
   void Stop();
   std::uint16_t port() const;
   std::size_t connection_count() const { return channels_.size(); }
+  // The metrics port actually bound (0 when metrics are off).
+  std::uint16_t metrics_port() const;
+  // The shell's counters (metrics.h); connections_open is filled in.
+  ServerCounters counters() const;
 
  private:
   asio::awaitable<void> AcceptLoop();
   asio::awaitable<void> Serve(asio::ip::tcp::socket socket);
+  // Runs the NKpsk0 handshake; nullptr when it fails.
+  asio::awaitable<std::shared_ptr<net::Channel>> Handshake(asio::ip::tcp::socket socket);
+  // Feeds one received message to the engine. False: close the connection.
+  bool HandleMessage(ConnectionId id, net::Channel& ch, ByteSpan frame);
   asio::awaitable<void> ExpireLoop();
+  asio::awaitable<void> MetricsAcceptLoop();
+  asio::awaitable<void> ServeMetrics(asio::ip::tcp::socket socket);
   void ScheduleFlush();
   void FlushNow();
 
@@ -58,10 +79,17 @@ class RelayServer {
   ServerOptions options_;
   asio::ip::tcp::acceptor acceptor_;
   std::unordered_map<ConnectionId, std::shared_ptr<net::Channel>> channels_;
-  std::size_t live_connections_ = 0;  // accepted, handshaking or established
+  // Accepted, handshaking or established (shared with Serve()'s guard).
+  std::shared_ptr<std::size_t> live_connections_ = std::make_shared<std::size_t>(0);
   bool flush_scheduled_ = false;
   bool stopping_ = false;
   asio::steady_timer expire_timer_;
+  ServerCounters counters_;
+  std::size_t commands_since_flush_ = 0;
+  asio::ip::tcp::acceptor metrics_acceptor_;
+  // Shared with each metrics coroutine, which decrements it when it ends even
+  // if that happens after the server is gone (io_context teardown).
+  std::shared_ptr<std::size_t> metrics_connections_ = std::make_shared<std::size_t>(0);
 };
 
 }  // namespace rhizome::relay

@@ -435,7 +435,21 @@ RelayStore::~RelayStore() {
   Rollback();
 }
 
-Result<std::unique_ptr<RelayStore>> RelayStore::Open(const fs::path& data_dir) {
+namespace {
+
+Status SetSynchronous(sqlite3* db, Durability durability) {
+  if (durability == Durability::kNoFsync) {
+    return ExpectInt(db, "PRAGMA synchronous = OFF", "PRAGMA synchronous", 0,
+                     "synchronous=OFF could not be set");
+  }
+  return ExpectInt(db, "PRAGMA synchronous = FULL", "PRAGMA synchronous", 2,
+                   "synchronous=FULL could not be set");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<RelayStore>> RelayStore::Open(const fs::path& data_dir,
+                                                     Durability durability) {
   std::error_code ec;
   if (!fs::exists(data_dir, ec)) {
     if (!fs::create_directories(data_dir, ec) || ec) {
@@ -456,8 +470,7 @@ Result<std::unique_ptr<RelayStore>> RelayStore::Open(const fs::path& data_dir) {
   auto journal = PragmaText(db, "PRAGMA journal_mode = WAL");
   if (!journal) return journal.error();
   if (*journal != "wal") return Error{Errc::kUnsupported, "WAL mode could not be enabled"};
-  RHIZOME_TRY(ExpectInt(db, "PRAGMA synchronous = FULL", "PRAGMA synchronous", 2,
-                        "synchronous=FULL could not be set"));
+  RHIZOME_TRY(SetSynchronous(db, durability));
   // SECURITY: deleted (acknowledged, expired) blobs are overwritten inside the
   // database file, not left in free pages.
   RHIZOME_TRY(ExpectInt(db, "PRAGMA secure_delete = ON", "PRAGMA secure_delete", 1,
@@ -487,8 +500,7 @@ Result<std::unique_ptr<RelayStore>> RelayStore::Open(const fs::path& data_dir) {
   // Checkpoints: the hook replaces SQLite's automatic checkpoint (which would
   // run inside COMMIT on the caller's thread) with a wake-up of our thread.
   RHIZOME_TRY(OpenConnection(path, impl->ckpt_conn));
-  RHIZOME_TRY(ExpectInt(impl->ckpt_conn.db, "PRAGMA synchronous = FULL", "PRAGMA synchronous", 2,
-                        "synchronous=FULL could not be set"));
+  RHIZOME_TRY(SetSynchronous(impl->ckpt_conn.db, durability));
   sqlite3_wal_hook(db, &Impl::WalHook, impl.get());
   impl->ckpt_thread = std::thread([p = impl.get()] { p->CheckpointLoop(); });
 

@@ -38,6 +38,7 @@
 
 #include "rhizome/crypto/bytes.h"
 #include "rhizome/crypto/result.h"
+#include "rhizome/relay/engine.h"  // Durability
 #include "rhizome/protocol/wire_types.h"
 
 namespace rhizome::relay {
@@ -117,7 +118,8 @@ class RelayStore {
   // Errors: kIo (cannot create or open), kCorrupt (not a database, failed
   // quick_check), kUnsupported (schema newer than kStoreSchemaVersion, or a
   // setting did not take).
-  static Result<std::unique_ptr<RelayStore>> Open(const std::filesystem::path& data_dir);
+  static Result<std::unique_ptr<RelayStore>> Open(
+      const std::filesystem::path& data_dir, Durability durability = Durability::kFsync);
   // Stops the checkpoint thread, rolls back an open transaction, closes.
   ~RelayStore();
   RelayStore(const RelayStore&) = delete;

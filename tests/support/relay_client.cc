@@ -8,7 +8,8 @@
 
 namespace rhizome::testing {
 
-RelayClient::RelayClient(const protocol::RelayAddress& address) {
+RelayClient::RelayClient(const protocol::RelayAddress& address, std::uint64_t followed_serial)
+    : address_(address.Clone()), followed_serial_(followed_serial) {
   crypto::SecretBytes psk(32);  // open relay: zeros
   if (address.psk.size() == 32) psk = address.psk.Clone();
   protocol::SecureSessionConfig cfg;
@@ -53,7 +54,13 @@ asio::awaitable<void> RelayClient::ReceiveLoop() {
     if (!frame) break;
     auto msg = protocol::ParseTransportMessage(*frame);
     if (!msg) break;
-    if (auto* reply = std::get_if<protocol::RelayReply>(&*msg)) inbox_.push_back(std::move(*reply));
+    auto* reply = std::get_if<protocol::RelayReply>(&*msg);
+    if (reply == nullptr) continue;
+    if (auto* statement = std::get_if<protocol::RelayKeyStatement>(&reply->body)) {
+      OnKeyStatement(*statement);  // handled here, never left in the inbox
+      continue;
+    }
+    inbox_.push_back(std::move(*reply));
   }
   closed_ = true;
 }
@@ -66,6 +73,24 @@ bool RelayClient::RunUntil(const std::function<bool()>& done, std::chrono::milli
     if (io_.stopped()) io_.restart();
   }
   return true;
+}
+
+void RelayClient::OnKeyStatement(const protocol::RelayKeyStatement& statement) {
+  auto updated = protocol::ApplyKeyStatement(address_, statement, followed_serial_);
+  if (!updated) {
+    ++statements_ignored_;
+    last_ignored_reason_ = updated.error().code;
+    return;
+  }
+  address_ = std::move(*updated);
+  followed_serial_ = statement.serial;
+  ++statements_followed_;
+}
+
+bool RelayClient::WaitForStatements(std::size_t n, std::chrono::milliseconds deadline) {
+  return RunUntil([&] { return statements_followed_ + statements_ignored_ >= n || closed_; },
+                  deadline) &&
+         statements_followed_ + statements_ignored_ >= n;
 }
 
 protocol::Id RelayClient::NewCorrId() {

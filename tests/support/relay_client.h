@@ -1,6 +1,10 @@
 // A minimal synchronous relay client for integration tests: a real
 // net::Channel (NKpsk0) to a relay address, with helpers that build and
 // authorize relay commands exactly as docs/protocol/relay-commands.md says.
+// It follows relay key statements (docs/protocol/relay-key-statement.md) as a
+// real client must: a pushed statement is verified against the signing key
+// of the address it holds and, if newer than the last one followed, replaces
+// the stored address's Noise key and PSK; anything else is counted and ignored.
 // Tests only; every wait is bounded by a deadline.
 #pragma once
 
@@ -13,14 +17,16 @@
 #include "rhizome/crypto/sign.h"
 #include "rhizome/net/channel.h"
 #include "rhizome/protocol/relay_address.h"
+#include "rhizome/protocol/relay_key_statement.h"
 #include "rhizome/protocol/relay_messages.h"
 
 namespace rhizome::testing {
 
 class RelayClient {
  public:
-  // Connects; check ok() / error().
-  explicit RelayClient(const protocol::RelayAddress& address);
+  // Connects; check ok() / error(). `followed_serial` is the serial of the
+  // last key statement already followed for this address (0 = none).
+  explicit RelayClient(const protocol::RelayAddress& address, std::uint64_t followed_serial = 0);
   ~RelayClient();
 
   bool ok() const { return channel_ != nullptr; }
@@ -53,6 +59,21 @@ class RelayClient {
   static protocol::Id NewCorrId();
   void Close();
 
+  // ---- relay key statements ---------------------------------------------
+  // The stored address: the one given, updated by every statement followed.
+  const protocol::RelayAddress& address() const { return address_; }
+  std::uint64_t followed_serial() const { return followed_serial_; }
+  std::size_t statements_followed() const { return statements_followed_; }
+  std::size_t statements_ignored() const { return statements_ignored_; }
+  // Why the last ignored statement was ignored (kAuthenticationFailed: not
+  // signed by the relay's key; kAlreadyExists: not newer; ...).
+  Errc last_ignored_reason() const { return last_ignored_reason_; }
+  // Waits until `n` statements in all have been followed or ignored.
+  bool WaitForStatements(std::size_t n, std::chrono::milliseconds deadline);
+  // What the receive loop does with a pushed statement (public so a test can
+  // hand one in directly, too).
+  void OnKeyStatement(const protocol::RelayKeyStatement& statement);
+
  private:
   bool RunUntil(const std::function<bool()>& done, std::chrono::milliseconds deadline);
   asio::awaitable<void> ReceiveLoop();
@@ -62,6 +83,11 @@ class RelayClient {
   Error error_{Errc::kInternal, ""};
   std::deque<protocol::RelayReply> inbox_;
   bool closed_ = false;
+  protocol::RelayAddress address_;
+  std::uint64_t followed_serial_ = 0;
+  std::size_t statements_followed_ = 0;
+  std::size_t statements_ignored_ = 0;
+  Errc last_ignored_reason_ = Errc::kInternal;
 };
 
 }  // namespace rhizome::testing

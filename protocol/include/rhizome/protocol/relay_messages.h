@@ -35,6 +35,7 @@
 #include "rhizome/crypto/bytes.h"
 #include "rhizome/crypto/result.h"
 #include "rhizome/crypto/secret.h"
+#include "rhizome/protocol/relay_key_statement.h"
 #include "rhizome/protocol/wire_types.h"
 
 namespace rhizome::protocol {
@@ -176,15 +177,11 @@ struct RelayError {
   RelayErrorCode code = RelayErrorCode::kInternal;  // 1..2^31-1
 };
 
-// A statement by the relay's offline signing key replacing its Noise static
-// key and/or access PSK (DESIGN §9). Verify with VerifyRelayKeyStatement.
-struct RelayKeyStatement {
-  std::uint64_t serial = 0;  // >= 1
-  PublicKey noise_key{};
-  crypto::SecretBytes psk;   // empty (open relay) or 32 bytes, never all zeros
-  std::uint64_t valid_from = 0;
-  Signature signature{};
-};
+// The unsolicited reply kind that carries a RelayKeyStatement
+// (relay_key_statement.h): the relay pushes it, without a corr id, right after
+// the handshake once it has rotated a key (DESIGN §9). A client verifies and
+// follows it with ApplyKeyStatement; a statement that does not verify is
+// ignored, never an error that closes the connection.
 
 using RelayReplyBody =
     std::variant<RelayOk, QueueCreated, QueueMessage, BoardItems, RelayError, RelayKeyStatement>;
@@ -200,14 +197,5 @@ struct RelayReply {
 // Errors: kMalformed (a rule above, a zero id or key), kLimitExceeded (blob or
 // item count above its limit).
 Status ValidateRelayReply(const RelayReply& reply);
-
-// The bytes a RelayKeyStatement's signature covers:
-//   "rhizome/v1/relay-key-statement" || u64be serial || noise_key (32)
-//   || u8 len(psk) (0 or 32) || psk || u64be valid_from
-Bytes RelayKeyStatementMessage(const RelayKeyStatement& statement);
-
-// Errors: kAuthenticationFailed if the signature by `relay_signing_key` does
-// not verify; kInvalidArgument if the key is not 32 bytes.
-Status VerifyRelayKeyStatement(const RelayKeyStatement& statement, ByteSpan relay_signing_key);
 
 }  // namespace rhizome::protocol

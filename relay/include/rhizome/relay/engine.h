@@ -68,6 +68,13 @@ struct RelayLimits {
 
 using ConnectionId = std::uint64_t;
 
+// How commits reach the disk. kFsync is the only mode the relay binary uses:
+// an acknowledged message survives a power loss. kNoFsync (synchronous=OFF)
+// is for the fuzz target, where one fsync per command makes the search
+// hundreds of times slower: commits still survive the process dying, only
+// not the machine.
+enum class Durability : std::uint8_t { kFsync, kNoFsync };
+
 // A reply to deliver on a connection.
 struct Outgoing {
   ConnectionId connection = 0;
@@ -82,11 +89,21 @@ class RelayEngine {
   // Errors: kIo / kCorrupt / kUnsupported from the store.
   static Result<std::unique_ptr<RelayEngine>> Open(const std::filesystem::path& data_dir,
                                                    const RelayLimits& limits,
-                                                   crypto::RandomSource& rng);
+                                                   crypto::RandomSource& rng,
+                                                   Durability durability = Durability::kFsync);
   virtual ~RelayEngine() = default;
 
-  // A channel finished its handshake with hash `handshake_hash`.
+  // A channel finished its handshake with hash `handshake_hash`. If a key
+  // statement is set, it is queued for this connection first (released by the
+  // next Flush(), before any reply).
   virtual ConnectionId OnConnect(ByteSpan handshake_hash) = 0;
+  // The relay's latest key statement (protocol/relay_key_statement.h), pushed
+  // without a corr id to every connection after its handshake so clients that
+  // hold an older address follow the rotation (DESIGN §9). Sent after every
+  // handshake, not only those made with the previous key: a client that pasted
+  // the new address learns the serial too. The caller has verified it (the
+  // relay loads it from relay.keys, which checks it). Replaces an earlier one.
+  virtual void SetKeyStatement(protocol::RelayKeyStatement statement) = 0;
   // The connection is gone: its subscriptions end, unacknowledged deliveries
   // stay stored (redelivered on the next SUB/GET).
   virtual void OnDisconnect(ConnectionId connection) = 0;
