@@ -569,6 +569,12 @@ void Engine::HandleKey(ConnectionId cid, Connection& c, const Id& corr,
 
 void Engine::HandleSend(ConnectionId cid, Connection& c, const Id& corr, protocol::SendMessage& cmd,
                         std::uint64_t now) {
+  // Blobs come in the fixed padding-class sizes only (DESIGN §9, §10). The
+  // size is checked before the id is looked up, so the answer says nothing
+  // about the queue.
+  if (!protocol::IsRelayBlobSize(cmd.blob.size())) {
+    return Refuse(cid, corr, RelayErrorCode::kMalformed);
+  }
   crypto::StackSecret<protocol::kKeyBytes> send_key;
   auto queue = store_->FindQueueBySender(cmd.sender_id, send_key.expose_mut());
   if (!queue) return StoreFailed(cid, corr);
@@ -740,6 +746,9 @@ void Engine::HandleBoardCreate(ConnectionId cid, Connection& c, const Id& corr,
 
 void Engine::HandleBoardAppend(ConnectionId cid, Connection& c, const Id& corr,
                                const protocol::AppendBoard& cmd, std::uint64_t now) {
+  if (!protocol::IsRelayBlobSize(cmd.blob.size())) {  // as in HandleSend
+    return Refuse(cid, corr, RelayErrorCode::kMalformed);
+  }
   crypto::StackSecret<protocol::kKeyBytes> write_key;
   auto board = store_->FindBoard(cmd.board_id, BoardKeyKind::kWrite, write_key.expose_mut());
   if (!board) return StoreFailed(cid, corr);

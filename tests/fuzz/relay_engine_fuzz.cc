@@ -320,14 +320,17 @@ class Harness {
       return m;
     };
     auto blob = [&] {
-      // Mostly small; sometimes a padding-class size or the largest blob.
-      std::size_t n = 1 + size;
+      // Mostly the fixed blob sizes (the relay refuses others), the largest
+      // rarely (it is slow); sometimes any size, to exercise the refusal.
+      std::size_t n = kRelayBlobSizes[0];
       if (size >= 250)
         n = kMaxBlobBytes;
       else if (size >= 240)
-        n = 16384 + 40;
-      else if (size >= 230)
-        n = 1024 + 40;
+        n = kRelayBlobSizes[2];
+      else if (size >= 200)
+        n = kRelayBlobSizes[1];
+      else if (size < 20)
+        n = 1 + size * 37;
       Bytes b(n);
       rng_.Fill(b);
       return b;

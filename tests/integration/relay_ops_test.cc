@@ -162,7 +162,7 @@ class RelayOpsTest : public ::testing::Test {
     });
     EXPECT_TRUE(sub && std::holds_alternative<RelayOk>(sub->body));
     RelayClient sender(address);
-    Bytes blob(256, 0x5a);
+    Bytes blob(protocol::kRelayBlobSizes[0], 0x5a);
     auto sent = Send(sender, q, blob);
     EXPECT_TRUE(sent && std::holds_alternative<RelayOk>(sent->body));
     auto push = recipient.NextPush(5s);

@@ -169,7 +169,7 @@ TEST_F(RelayRotateTest, ClientWithTheOldAddressFollowsTheStatementDuringTheTrans
   EXPECT_EQ(old_client.followed_serial(), 1u);
   EXPECT_EQ(FormatRelayAddress(old_client.address()).value(), text_b);
   // The old connection keeps working for this session.
-  ASSERT_TRUE(Send(old_client, q, Bytes(300, 0x5a)));
+  ASSERT_TRUE(Send(old_client, q, Bytes(1280, 0x5a)));
   old_client.Close();
 
   // It reconnects with the address it updated to and round-trips a message.
@@ -179,14 +179,14 @@ TEST_F(RelayRotateTest, ClientWithTheOldAddressFollowsTheStatementDuringTheTrans
   EXPECT_EQ(sender.statements_ignored(), 1u);
   EXPECT_EQ(sender.last_ignored_reason(), Errc::kAlreadyExists);
   EXPECT_EQ(FormatRelayAddress(sender.address()).value(), text_b);
-  const Bytes blob(512, 0xa7);
+  const Bytes blob(512, 0xa7);  // a fixed relay blob size
   ASSERT_TRUE(Send(sender, q, blob));
 
   RelayClient recipient(b, 1);
   ASSERT_TRUE(recipient.ok()) << recipient.error().message;
   auto first = Get(recipient, q);
   ASSERT_TRUE(first.has_value());
-  EXPECT_EQ(*first, Bytes(300, 0x5a));  // the message sent over the old key's session
+  EXPECT_EQ(*first, Bytes(1280, 0x5a));  // the message sent over the old key's session
   ASSERT_EQ(relay.Stop(), 0);
 }
 

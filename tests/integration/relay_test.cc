@@ -89,6 +89,11 @@ class RelayTest : public ::testing::Test {
     Bytes blob(nonce.begin(), nonce.end());
     blob.resize(24 + padded->size() + 16);
     (void)crypto::XChaChaEncrypt(key, nonce, {}, *padded, MutableByteSpan(blob).subspan(24));
+    // Relays take only the fixed blob sizes: fill up to the class's size.
+    const std::size_t fixed = RelayBlobSizeFor(blob.size());
+    Bytes filler(fixed - blob.size());
+    crypto::SystemRandom().Fill(filler);
+    blob.insert(blob.end(), filler.begin(), filler.end());
     return blob;
   }
 

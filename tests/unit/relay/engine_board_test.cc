@@ -168,15 +168,29 @@ TEST_F(RelayBoardTest, ItemsPerBoardAreCapped) {
   EXPECT_TRUE(IsError(Call(c, AppendCmd(c, b, Blob(8))), RelayErrorCode::kQuota));
 }
 
+TEST_F(RelayBoardTest, ItemsOfAnyOtherThanTheFixedBlobSizesAreRefused) {
+  Conn c = Connect();
+  TestBoard b = NewBoard();
+  ASSERT_TRUE(IsOk(Call(c, CreateBoardCmd(b, 86400))));
+  for (std::size_t n : {std::size_t{1}, std::size_t{511}, std::size_t{513}, std::size_t{16384}}) {
+    EXPECT_TRUE(IsError(Call(c, AppendCmd(c, b, RawBlob(n))), RelayErrorCode::kMalformed)) << n;
+  }
+  auto items_reply = Call(c, ReadCmd(c, b, 0));
+  auto* items = ItemsOf(items_reply);
+  ASSERT_NE(items, nullptr);
+  EXPECT_TRUE(items->items.empty());
+  EXPECT_TRUE(IsOk(Call(c, AppendCmd(c, b, RawBlob(4352)))));
+}
+
 TEST_F(RelayBoardTest, BytesPerBoardAreCapped) {
-  limits_.max_bytes_per_board = 100;
+  limits_.max_bytes_per_board = 1280 + 512;  // one blob of each of the two small sizes
   Open();
   Conn c = Connect();
   TestBoard b = NewBoard();
   ASSERT_TRUE(IsOk(Call(c, CreateBoardCmd(b, 86400))));
-  EXPECT_TRUE(IsOk(Call(c, AppendCmd(c, b, Blob(60)))));
-  EXPECT_TRUE(IsError(Call(c, AppendCmd(c, b, Blob(41))), RelayErrorCode::kQuota));
-  EXPECT_TRUE(IsOk(Call(c, AppendCmd(c, b, Blob(40)))));
+  EXPECT_TRUE(IsOk(Call(c, AppendCmd(c, b, RawBlob(1280)))));
+  EXPECT_TRUE(IsError(Call(c, AppendCmd(c, b, RawBlob(1280))), RelayErrorCode::kQuota));
+  EXPECT_TRUE(IsOk(Call(c, AppendCmd(c, b, RawBlob(512)))));
 }
 
 TEST_F(RelayBoardTest, BoardsAreCapped) {
@@ -202,13 +216,13 @@ TEST_F(RelayBoardTest, BoardSequenceContinuesAfterRestart) {
   ASSERT_TRUE(IsOk(Call(c, AppendCmd(c, b, Blob(8)))));
   Reopen();
   Conn again = Connect();
-  ASSERT_TRUE(IsOk(Call(again, AppendCmd(again, b, Blob(9)))));
+  ASSERT_TRUE(IsOk(Call(again, AppendCmd(again, b, Blob(600)))));
   auto items_reply = Call(again, ReadCmd(again, b, 1));
   auto* items = ItemsOf(items_reply);
   ASSERT_NE(items, nullptr);
   ASSERT_EQ(items->items.size(), 1u);
   EXPECT_EQ(items->items[0].seq, 2u);
-  EXPECT_EQ(items->items[0].blob.size(), 9u);
+  EXPECT_EQ(items->items[0].blob.size(), protocol::RelayBlobSizeFor(600));
 }
 
 }  // namespace

@@ -23,7 +23,7 @@ bool IsBoardItems(const RelayReply& r) {
 }
 
 // A blob that carries its index in its first four bytes.
-Bytes Marked(std::uint32_t index, std::size_t size = 64) {
+Bytes Marked(std::uint32_t index, std::size_t size = protocol::kRelayBlobSizes[0]) {
   Bytes b(size, 0x5a);
   for (int i = 0; i < 4; ++i)
     b[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(index >> (8 * i));
@@ -182,7 +182,7 @@ TEST_F(RelayDurabilityTest, KilledProcessKeepsExactlyTheAcknowledgedSends) {
     engine_ = std::move(*opened);
     Conn c = Connect();
     for (std::uint32_t i = 0; i < 40; ++i) {
-      engine_->OnCommand(c.id, SendCmd(c, q, Marked(i, 700)), kT0);
+      engine_->OnCommand(c.id, SendCmd(c, q, Marked(i, protocol::RelayBlobSizeFor(700))), kT0);
       if (i % 3 != 2) continue;
       auto out = engine_->Flush(kT0);
       if (!out) ::_exit(4);
@@ -274,7 +274,7 @@ TEST_F(RelayDurabilityTest, ExpiryFollowsTheInjectedClock) {
   EXPECT_EQ(s.messages_expired, 1u);
   EXPECT_EQ(s.bytes_stored, 0u);
   // The queue's quota counters were released too.
-  limits_.max_bytes_per_queue = 100;
+  limits_.max_bytes_per_queue = protocol::kRelayBlobSizes[0];
   Open();
   Conn again = Connect();
   EXPECT_TRUE(IsOk(Call(again, SendCmd(again, q, Blob(100)), kT0 + 3600)));
@@ -300,13 +300,13 @@ TEST_F(RelayDurabilityTest, ExpireDuringATurnJoinsItsTransaction) {
   Conn c = Connect();
   TestQueue q = CreateQueue(c);
   ASSERT_TRUE(IsOk(Call(c, SendCmd(c, q, Blob(8)))));
-  engine_->OnCommand(c.id, SendCmd(c, q, Blob(9)), kT0 + 60);
+  engine_->OnCommand(c.id, SendCmd(c, q, Blob(600)), kT0 + 60);
   auto removed = engine_->Expire(kT0 + 60);
   ASSERT_TRUE(removed.ok());
   EXPECT_EQ(*removed, 1u);
   ASSERT_EQ(Flush(kT0 + 60).size(), 1u);
   EXPECT_EQ(CountRows(data_dir(), "messages"), 1);
-  EXPECT_EQ(engine_->stats().bytes_stored, 9u);
+  EXPECT_EQ(engine_->stats().bytes_stored, protocol::RelayBlobSizeFor(600));
 }
 
 TEST_F(RelayDurabilityTest, BackgroundCheckpointLosesNothing) {
@@ -316,7 +316,7 @@ TEST_F(RelayDurabilityTest, BackgroundCheckpointLosesNothing) {
   // the checkpoint thread copies pages while the engine keeps committing.
   const std::uint32_t n = 700;
   for (std::uint32_t i = 0; i < n; ++i) {
-    engine_->OnCommand(c.id, SendCmd(c, q, Marked(i, 16384 + 64)), kT0);
+    engine_->OnCommand(c.id, SendCmd(c, q, Marked(i, protocol::kMaxBlobBytes)), kT0);
     if (i % 50 == 49) Flush();
   }
   Flush();

@@ -174,7 +174,7 @@ TEST_F(RelayQueueTest, DeliveryWindowHoldsBackMessagesUntilAcked) {
     all.push_back(more[0]);
   }
   ASSERT_EQ(all.size(), total + 1);
-  EXPECT_EQ(all.back().blob.size(), 999u);  // the last one sent came last
+  EXPECT_EQ(all.back().blob.size(), protocol::RelayBlobSizeFor(999));  // the last one sent came last
   std::set<Id> ids;
   for (const auto& m : all) ids.insert(m.message_id);
   EXPECT_EQ(ids.size(), all.size());
@@ -242,7 +242,7 @@ TEST_F(RelayQueueTest, StatsCountWhatHappened) {
   EXPECT_EQ(s.queues, 1u);
   EXPECT_EQ(s.messages_stored, 2u);
   EXPECT_EQ(s.messages_delivered, 2u);
-  EXPECT_EQ(s.bytes_stored, 150u);
+  EXPECT_EQ(s.bytes_stored, 2 * protocol::kRelayBlobSizes[0]);
   EXPECT_EQ(s.rejections[static_cast<int>(RelayErrorCode::kAuth)], 1u);
   engine_->OnDisconnect(c.id);
   EXPECT_EQ(engine_->stats().connections, 0u);
@@ -553,29 +553,56 @@ TEST_F(RelayQueueTest, MessagesPerQueueAreCapped) {
   EXPECT_TRUE(IsOk(Call(c, SendCmd(c, q, Blob(8)))));
 }
 
+TEST_F(RelayQueueTest, BlobsOfAnyOtherThanTheFixedSizesAreRefusedWithoutEffect) {
+  Conn c = Connect();
+  TestQueue q = CreateQueue(c);
+  for (std::size_t n : {std::size_t{1}, std::size_t{100}, std::size_t{511}, std::size_t{513},
+                        std::size_t{1024}, std::size_t{1281}, std::size_t{4096},
+                        protocol::kMaxBlobBytes - 1}) {
+    EXPECT_TRUE(IsError(Call(c, SendCmd(c, q, RawBlob(n))), RelayErrorCode::kMalformed)) << n;
+  }
+  EXPECT_EQ(engine_->stats().messages_stored, 0u);
+  EXPECT_EQ(engine_->stats().bytes_stored, 0u);
+  for (std::size_t n : protocol::kRelayBlobSizes) {
+    EXPECT_TRUE(IsOk(Call(c, SendCmd(c, q, RawBlob(n))))) << n;
+  }
+}
+
+TEST_F(RelayQueueTest, WrongSizedBlobGetsTheSameAnswerForUnknownAndKnownQueues) {
+  // The size is judged before the id: the answer reveals nothing about it.
+  Conn c = Connect();
+  TestQueue q = CreateQueue(c);
+  TestQueue ghost = q.Clone();
+  ghost.sender_id = NewId();
+  auto known = Call(c, SendCmd(c, q, RawBlob(100)));
+  auto unknown = Call(c, SendCmd(c, ghost, RawBlob(100)));
+  EXPECT_TRUE(IsError(known, RelayErrorCode::kMalformed));
+  EXPECT_TRUE(IsError(unknown, RelayErrorCode::kMalformed));
+}
+
 TEST_F(RelayQueueTest, BytesPerQueueAreCapped) {
-  limits_.max_bytes_per_queue = 1000;
+  limits_.max_bytes_per_queue = 1280 + 512;
   Open();
   Conn c = Connect();
   TestQueue q = CreateQueue(c);
-  EXPECT_TRUE(IsOk(Call(c, SendCmd(c, q, Blob(600)))));
-  EXPECT_TRUE(IsError(Call(c, SendCmd(c, q, Blob(401))), RelayErrorCode::kQuota));
-  EXPECT_TRUE(IsOk(Call(c, SendCmd(c, q, Blob(400)))));
+  EXPECT_TRUE(IsOk(Call(c, SendCmd(c, q, RawBlob(1280)))));
+  EXPECT_TRUE(IsError(Call(c, SendCmd(c, q, RawBlob(1280))), RelayErrorCode::kQuota));
+  EXPECT_TRUE(IsOk(Call(c, SendCmd(c, q, RawBlob(512)))));
 }
 
 TEST_F(RelayQueueTest, TotalStoredBytesAreCapped) {
-  limits_.max_total_bytes = 1000;
+  limits_.max_total_bytes = 1280 + 512;
   Open();
   Conn c = Connect();
   TestQueue q1 = CreateQueue(c);
   TestQueue q2 = CreateQueue(c);
-  EXPECT_TRUE(IsOk(Call(c, SendCmd(c, q1, Blob(700)))));
-  EXPECT_TRUE(IsError(Call(c, SendCmd(c, q2, Blob(301))), RelayErrorCode::kQuota));
+  EXPECT_TRUE(IsOk(Call(c, SendCmd(c, q1, RawBlob(1280)))));
+  EXPECT_TRUE(IsError(Call(c, SendCmd(c, q2, RawBlob(1280))), RelayErrorCode::kQuota));
   // The total survives a restart (it is recomputed from the store).
   Reopen();
   Conn again = Connect();
-  EXPECT_TRUE(IsError(Call(again, SendCmd(again, q2, Blob(301))), RelayErrorCode::kQuota));
-  EXPECT_TRUE(IsOk(Call(again, SendCmd(again, q2, Blob(300)))));
+  EXPECT_TRUE(IsError(Call(again, SendCmd(again, q2, RawBlob(1280))), RelayErrorCode::kQuota));
+  EXPECT_TRUE(IsOk(Call(again, SendCmd(again, q2, RawBlob(512)))));
 }
 
 TEST_F(RelayQueueTest, SubscriptionsPerConnectionAreCapped) {

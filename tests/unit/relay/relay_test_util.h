@@ -125,7 +125,15 @@ class RelayTest : public ::testing::Test {
     id[0] |= 1;  // never all zero
     return id;
   }
+  // A blob of the smallest relay blob size that holds `n` bytes (relays take
+  // only those sizes: protocol::kRelayBlobSizes). Above kMaxBlobBytes, exactly
+  // `n` bytes (oversize tests).
   Bytes Blob(std::size_t n) {
+    const std::size_t size = protocol::RelayBlobSizeFor(n);
+    return RawBlob(size == 0 ? n : size);
+  }
+  // Exactly `n` random bytes, whatever the size rules say.
+  Bytes RawBlob(std::size_t n) {
     Bytes b(n);
     rng_.Fill(b);
     return b;

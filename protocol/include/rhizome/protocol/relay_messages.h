@@ -26,6 +26,7 @@
 // Thread safety: value types and pure functions.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -43,6 +44,30 @@ namespace rhizome::protocol {
 // Largest blob a relay stores or a peer link carries: the largest padding
 // class (16384) plus up to 1 KiB of ratchet and sealing overhead.
 inline constexpr std::size_t kMaxBlobBytes = 17408;
+// Relay blobs come in exactly these sizes, one per padding class
+// (docs/protocol/padding.md): the class's padded size plus room for the
+// ratchet's 120 bytes and the per-path seal's 72 (256 bytes for the three
+// small classes, 1 KiB for the largest). A sender pads its sealed blob to the
+// smallest size that holds it; a relay refuses any other size (kMalformed),
+// so neither the network nor a seized relay sees more than the class.
+inline constexpr std::array<std::size_t, 4> kRelayBlobSizes = {512, 1280, 4352, kMaxBlobBytes};
+
+// True when `n` is one of kRelayBlobSizes.
+constexpr bool IsRelayBlobSize(std::size_t n) {
+  for (std::size_t size : kRelayBlobSizes) {
+    if (n == size) return true;
+  }
+  return false;
+}
+
+// The smallest relay blob size holding `content_bytes`, or 0 when none does
+// (more than kMaxBlobBytes).
+constexpr std::size_t RelayBlobSizeFor(std::size_t content_bytes) {
+  for (std::size_t size : kRelayBlobSizes) {
+    if (content_bytes <= size) return size;
+  }
+  return 0;
+}
 // Most items in one ReadBoard request or BoardItems reply.
 inline constexpr std::size_t kMaxBoardItemsPerRead = 64;
 // Longest board lifetime a client may ask for (366 days); relays may lower it.
