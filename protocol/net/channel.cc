@@ -187,6 +187,64 @@ asio::awaitable<Result<Bytes>> Channel::Receive() {
 
 #undef RHIZOME_READ_ONCE
 
+void Channel::ReceiveEach(MessageHandler on_message, ClosedHandler on_closed) {
+  on_message_ = std::move(on_message);
+  on_closed_ = std::move(on_closed);
+  ReadStep();
+}
+
+void Channel::FinishReceiving() {
+  // Move the callbacks out first: on_closed may drop the last reference
+  // to this channel (the caller keeps `self` alive around the call).
+  ClosedHandler closed = std::move(on_closed_);
+  MessageHandler message = std::move(on_message_);
+  on_closed_ = nullptr;
+  on_message_ = nullptr;
+  if (closed) closed(close_reason_.error());
+}
+
+void Channel::ReadStep() {
+  auto self = shared_from_this();  // callbacks may drop every other reference
+  if (!on_closed_) return;         // already finished
+  // Deliver what has been decoded, then read once more or wait.
+  while (received_head_ < received_.size()) {
+    if (!open_) break;
+    Bytes msg = std::move(received_[received_head_++]);
+    if (received_head_ == received_.size()) {
+      received_.clear();
+      received_head_ = 0;
+    }
+    if (!on_message_(std::move(msg))) {
+      if (open_) (void)CloseWith(Error{Errc::kIo, "connection closed"});
+      break;
+    }
+  }
+  if (!open_) {
+    FinishReceiving();
+    return;
+  }
+  Bytes unexpected;
+  switch (ReadAvailable(unexpected)) {
+    case ReadOutcome::kClosed:
+      FinishReceiving();
+      return;
+    case ReadOutcome::kRead:
+      // Yield before delivering: a peer that keeps the socket full must not
+      // hold the (single) network thread.
+      asio::post(socket_.get_executor(), [self] { self->ReadStep(); });
+      return;
+    case ReadOutcome::kWouldBlock:
+      socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                         [self](const asio::error_code& ec) {
+                           if (ec && self->open_) {
+                             (void)self->CloseWith(Error{Errc::kIo, "connection failed"});
+                           }
+                           self->ReadStep();
+                         });
+      return;
+  }
+}
+
 Status Channel::Enqueue(ByteSpan plaintext) {
   if (!open_) return close_reason_;
   const std::size_t before = out_.size();

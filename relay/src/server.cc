@@ -122,30 +122,37 @@ asio::awaitable<void> RelayServer::AcceptLoop() {
   }
 }
 
-// Serve() is split in three so that an idle connection's coroutine frame
-// stays small: the handshake's locals live in Handshake()'s frame, freed when
-// it completes, and a message's parsed form lives only inside HandleMessage().
+// A connection is a coroutine only while it handshakes (Handshake()); after
+// that it is driven by the channel's callbacks (net::Channel::ReceiveEach), so
+// an idle connection holds one small wait handler instead of a chain of
+// coroutine frames. A message's parsed form lives only inside HandleMessage().
 asio::awaitable<void> RelayServer::Serve(tcp::socket socket) {
-  // Counts from accept to close. Held through a shared_ptr: coroutine frames
-  // still suspended when the io_context is destroyed (after this server, at
-  // exit) are destroyed then, and must not write into a freed server.
+  // Counts from accept to close. The counter is shared: the guard may outlive
+  // the server (a callback destroyed with the io_context at exit).
   struct Release {
     std::shared_ptr<std::size_t> n;
+    explicit Release(std::shared_ptr<std::size_t> counter) : n(std::move(counter)) { ++*n; }
     ~Release() { --*n; }
-  } release{live_connections_};
-  ++*live_connections_;
+  };
+  auto release = std::make_shared<Release>(live_connections_);
   std::shared_ptr<net::Channel> ch = co_await Handshake(std::move(socket));
   if (ch == nullptr || stopping_) co_return;
   const ConnectionId id = engine_.OnConnect(ch->session().handshake_hash());
   channels_[id] = ch;
   if (keys_.statement) ScheduleFlush();  // sends the key statement OnConnect queued
 
-  for (;;) {
-    auto frame = co_await ch->Receive();
-    if (!frame || stopping_ || !HandleMessage(id, *ch, *frame)) break;
-  }
-  if (channels_.erase(id) > 0) engine_.OnDisconnect(id);
-  ch->Close();
+  // The callbacks live in the channel, which may outlive this server (at
+  // exit): they check `alive` before touching it.
+  std::weak_ptr<int> alive = alive_;
+  net::Channel* raw = ch.get();  // the channel owns the callbacks: never dangles
+  ch->ReceiveEach(
+      [this, alive, id, raw](Bytes frame) {
+        return !alive.expired() && !stopping_ && HandleMessage(id, *raw, frame);
+      },
+      [this, alive, id, release](const Error&) {
+        if (alive.expired()) return;
+        if (channels_.erase(id) > 0) engine_.OnDisconnect(id);
+      });
 }
 
 asio::awaitable<std::shared_ptr<net::Channel>> RelayServer::Handshake(tcp::socket socket) {

@@ -81,6 +81,8 @@ class RelayServer {
   std::unordered_map<ConnectionId, std::shared_ptr<net::Channel>> channels_;
   // Accepted, handshaking or established (shared with Serve()'s guard).
   std::shared_ptr<std::size_t> live_connections_ = std::make_shared<std::size_t>(0);
+  // Expires with the server: channel callbacks check it before using `this`.
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   bool flush_scheduled_ = false;
   bool stopping_ = false;
   asio::steady_timer expire_timer_;

@@ -21,7 +21,8 @@
 // then reads into a per-thread scratch buffer), no writer coroutine (one runs
 // only while there is something to write), and its deadlines are one timer
 // with a callback. What remains is the socket, the session's two cipher keys
-// (secure pool) and the caller's Receive() coroutine.
+// (secure pool) and the caller's Receive() coroutine, or with ReceiveEach()
+// one wait handler.
 //
 // "Idle" is measured where messages are read: the deadline moves when Receive()
 // gets a complete message, so a consumer must keep a Receive() loop running.
@@ -36,6 +37,7 @@
 #include <cstdint>
 #include <optional>
 #include <vector>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -84,6 +86,17 @@ class Channel : public std::enable_shared_from_this<Channel> {
   // error the channel is closed.
   asio::awaitable<Result<Bytes>> Receive();
 
+  // The callback form of Receive(), for servers holding many idle channels:
+  // no coroutine waits while nothing arrives, only one small wait handler.
+  // Calls on_message(message) for every received message, in order, from the
+  // io_context; returning false stops delivery and closes the channel. When
+  // the channel closes (error, peer, Close(), or a false return), calls
+  // on_closed(reason) exactly once and then drops both callbacks. Use either
+  // this or Receive() on a channel, never both, and call it once.
+  using MessageHandler = std::function<bool(Bytes message)>;
+  using ClosedHandler = std::function<void(const Error& reason)>;
+  void ReceiveEach(MessageHandler on_message, ClosedHandler on_closed);
+
   // Seals and queues one message (1..kMaxSessionPayloadBytes), waiting while
   // the write queue is above its limit. Errors: kIo if the channel is closed;
   // kLimitExceeded for a bad size.
@@ -114,6 +127,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
   asio::awaitable<Status> RunHandshake();
   asio::awaitable<void> Writer();
   void ArmWatchdog();
+  void ReadStep();     // one step of ReceiveEach's loop
+  void FinishReceiving();
   // Reads what the socket has (without waiting) and feeds the session.
   enum class ReadOutcome : std::uint8_t { kRead, kWouldBlock, kClosed };
   ReadOutcome ReadAvailable(Bytes& out);
@@ -137,6 +152,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
   // Cancelled to wake senders waiting for space; made on first use.
   std::optional<asio::steady_timer> space_signal_;
   asio::steady_timer watchdog_;
+  MessageHandler on_message_;  // ReceiveEach
+  ClosedHandler on_closed_;
   Clock::time_point read_deadline_;
   Clock::time_point write_deadline_ = Clock::time_point::max();
 };
