@@ -775,6 +775,26 @@ Result<NoiseTransport> NoiseHandshakeState::Split() {
   return t;
 }
 
+Result<NoiseSplitKeys> NoiseHandshakeState::SplitKeys() {
+  Impl& st = *impl_;
+  if (st.phase == Impl::Phase::kFailed) return kFailedState;
+  if (st.phase == Impl::Phase::kRunning) {
+    return Error{Errc::kInvalidArgument, "Noise handshake is not complete"};
+  }
+  if (st.phase == Impl::Phase::kSplit) {
+    return Error{Errc::kInvalidArgument, "Noise handshake was already split"};
+  }
+  StackSecret<kNoiseMaxHashBytes> k1, k2;
+  Hkdf(st.hash, st.ck(), {}, k1.expose_mut(), k2.expose_mut(), {});
+  NoiseSplitKeys keys{SecretBytes::CopyFrom(k1.expose().first(kNoiseKeyBytes)),
+                      SecretBytes::CopyFrom(k2.expose().first(kNoiseKeyBytes))};
+  // SECURITY: the chaining key and handshake secrets are no longer needed.
+  Wipe(st.arena.expose_mut());
+  st.has_k = false;
+  st.phase = Impl::Phase::kSplit;
+  return keys;
+}
+
 Bytes NoiseHandshakeState::HandshakeHash() const {
   const ByteSpan h = impl_->hv();
   return Bytes(h.begin(), h.end());

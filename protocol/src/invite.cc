@@ -77,6 +77,24 @@ Status ValidateInvite(const Invite& invite) {
   return {};
 }
 
+Result<ByteArray<kInviteFingerprintBytes>> InviteFingerprint(ByteSpan invite_secret,
+                                                             ByteSpan identity_public_key) {
+  if (invite_secret.size() != kInviteSecretBytes) {
+    return Error{Errc::kInvalidArgument, "invite secret is not 32 bytes"};
+  }
+  if (identity_public_key.size() != kKeyBytes) {
+    return Error{Errc::kInvalidArgument, "identity key is not 32 bytes"};
+  }
+  crypto::Blake2b h(crypto::kBlake2b256Bytes);
+  h.Update(invite_secret).Update(identity_public_key);
+  ByteArray<crypto::kBlake2b256Bytes> digest;
+  h.Final(digest);
+  ByteArray<kInviteFingerprintBytes> out;
+  std::copy_n(digest.begin(), out.size(), out.begin());
+  crypto::Wipe(digest);
+  return out;
+}
+
 bool InviteExpired(const Invite& invite, std::uint64_t now_unix_seconds) noexcept {
   return now_unix_seconds >= invite.expires_at;
 }

@@ -188,6 +188,17 @@ struct NoiseTransport {
   NoiseCipherState receive;
 };
 
+// The two keys of Split() as bytes (the first 32 bytes of each HKDF output),
+// in Noise's order, not oriented by role: k1 is the initiator-to-responder
+// key, k2 the other. For constructions that derive their own keys from a
+// handshake (DESIGN §6: the ratchet bootstrap takes k2 of Noise_Xpsk1, the
+// confirmation mixes k1 || k2 of Noise_KK) rather than run Noise transport
+// messages. Both are secrets in wiped memory.
+struct NoiseSplitKeys {
+  SecretBytes k1;  // 32 bytes
+  SecretBytes k2;  // 32 bytes
+};
+
 // What a HandshakeState needs. The keys are borrowed for the duration of
 // Create() only: they are copied into the handshake's own wiped memory.
 // A key a pattern does not use must not be given (kInvalidArgument): a remote
@@ -199,9 +210,12 @@ struct NoiseHandshakeConfig {
   const X25519KeyPair* local_static = nullptr;            // when NeedsLocalStatic(role)
   std::optional<ByteArray<kNoiseDhBytes>> remote_static;  // when NeedsRemoteStatic(role)
   std::span<const SecretBytes> psks;  // psk_count() keys of 32 bytes, in token order
-  // Tests and known-answer transcripts only: the ephemeral private key to use
-  // instead of one drawn from the RandomSource. SECURITY: production code leaves
-  // it null; a reused ephemeral destroys forward secrecy.
+  // The ephemeral private key to use instead of one drawn from the
+  // RandomSource: for tests and known-answer transcripts, and for rebuilding a
+  // handshake whose state had to be persisted between two messages (first
+  // contact's Noise_KK: the same keys, prologue and payload, so the same
+  // messages; protocol/first_contact.h). SECURITY: never for a new handshake
+  // with other inputs; a reused ephemeral destroys forward secrecy.
   const SecretBytes* fixed_ephemeral = nullptr;
 };
 
@@ -262,6 +276,12 @@ class NoiseHandshakeState {
   // oriented for our role. Wipes the chaining key; the handshake hash stays
   // readable. Errors: kInvalidArgument if not complete, failed, or already split.
   Result<NoiseTransport> Split();
+
+  // Split() for a caller that needs the keys rather than CipherStates (see
+  // NoiseSplitKeys); also for one-way patterns, whose k2 Split() drops. Either
+  // Split() or SplitKeys(), once. SECURITY: the caller must not also use k1/k2
+  // as Noise transport keys. Errors: as Split().
+  Result<NoiseSplitKeys> SplitKeys();
 
   // The handshake hash h (hash_len() bytes): a public channel binding, final
   // once IsComplete(). Never a key.

@@ -63,6 +63,15 @@ struct Invite {
 // more than kMaxDirectAddresses (kLimitExceeded).
 Status ValidateInvite(const Invite& invite);
 
+// The per-invite fingerprint (DESIGN §6): the first 16 bytes of
+// BLAKE2b-256(invite_secret || identity_public_key). Invites from one person
+// differ in their secrets, so their fingerprints cannot be linked; the
+// acceptor checks the inviter's card against it (first_contact.h).
+// Errors: kInvalidArgument if invite_secret is not kInviteSecretBytes or the
+// identity key is not 32 bytes.
+Result<ByteArray<kInviteFingerprintBytes>> InviteFingerprint(ByteSpan invite_secret,
+                                                             ByteSpan identity_public_key);
+
 // True iff the invite has expired at `now_unix_seconds`.
 bool InviteExpired(const Invite& invite, std::uint64_t now_unix_seconds) noexcept;
 
