@@ -11,6 +11,8 @@ PACKAGES=(
   libsqlite3-dev          # only for the SQLCipher-vs-SQLite benchmark binary
   clang libclang-rt-14-dev  # libFuzzer builds (scripts/fuzz.sh)
 )
+# --bench: also the broker the relay is compared with (scripts/bench-relay.sh).
+if [ "${1:-}" = "--bench" ]; then PACKAGES+=(mosquitto libmosquitto-dev); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
