@@ -107,8 +107,12 @@ bool OpenHeader(ByteSpan hk, ByteSpan ad, ByteSpan enc_header, Header& out) noex
   return true;
 }
 
+// Older than the maximum age, or stamped more than that far in the future (by
+// a clock that ran ahead and was corrected: such keys would otherwise never
+// expire until real time caught up).
 bool Expired(std::uint64_t stored_at, std::uint64_t now) noexcept {
-  return now > stored_at && now - stored_at > kSkippedKeyMaxAgeSeconds;
+  if (now >= stored_at) return now - stored_at > kSkippedKeyMaxAgeSeconds;
+  return stored_at - now > kSkippedKeyMaxAgeSeconds;
 }
 
 // Derives `count` message keys from chain key `ck` (advanced in place) into
@@ -594,6 +598,32 @@ void DoubleRatchet::AppendSkipped(std::span<const std::uint8_t, kRatchetKeyBytes
     PutU64(e + kEntStoredAt, now);
     ++skipped_count_;
   }
+  // SECURITY: at most kMaxSkippedChains runs (each costs every incoming
+  // message a trial decryption); the oldest chain gives way whole.
+  while (CountSkippedChains() > kMaxSkippedChains) {
+    const std::size_t first_run = RunEnd(0);
+    std::uint8_t* base = Entry(0);
+    std::memmove(base, base + first_run * kRatchetSkippedEntryBytes,
+                 (skipped_count_ - first_run) * kRatchetSkippedEntryBytes);
+    skipped_count_ -= first_run;
+    Wipe({base + skipped_count_ * kRatchetSkippedEntryBytes, first_run * kRatchetSkippedEntryBytes});
+  }
+}
+
+std::size_t DoubleRatchet::RunEnd(std::size_t begin) const noexcept {
+  const ByteSpan hk(Entry(begin) + kEntHk, kRatchetKeyBytes);
+  std::size_t end = begin + 1;
+  while (end < skipped_count_ &&
+         ConstantTimeEqual(ByteSpan(Entry(end) + kEntHk, kRatchetKeyBytes), hk)) {
+    ++end;
+  }
+  return end;
+}
+
+std::size_t DoubleRatchet::CountSkippedChains() const noexcept {
+  std::size_t runs = 0;
+  for (std::size_t i = 0; i < skipped_count_; i = RunEnd(i)) ++runs;
+  return runs;
 }
 
 // ---- persistence ----
@@ -685,6 +715,27 @@ Result<DoubleRatchet> DoubleRatchet::Parse(ByteSpan in) {
     std::memcpy(r.skipped_.expose_mut().data(), in.data() + kRatchetStateFixedBytes,
                 count * kRatchetSkippedEntryBytes);
     r.skipped_count_ = count;
+    // The store as the code keeps it: at most kMaxSkippedChains runs, each
+    // chain's keys in one run (a header key never in two runs), n strictly
+    // increasing within a run. Anything else would make keys unreachable or
+    // lookups ambiguous.
+    if (r.CountSkippedChains() > kMaxSkippedChains) {
+      return Error{Errc::kCorrupt, "ratchet state holds skipped keys of too many chains"};
+    }
+    for (std::size_t i = 0; i < count; i = r.RunEnd(i)) {
+      const std::size_t end = r.RunEnd(i);
+      for (std::size_t k = i + 1; k < end; ++k) {
+        if (GetU32(r.Entry(k) + kEntN) <= GetU32(r.Entry(k - 1) + kEntN)) {
+          return Error{Errc::kCorrupt, "ratchet state's skipped keys are out of order"};
+        }
+      }
+      for (std::size_t j = end; j < count; j = r.RunEnd(j)) {
+        if (ConstantTimeEqual(ByteSpan(r.Entry(j) + kEntHk, kRatchetKeyBytes),
+                              ByteSpan(r.Entry(i) + kEntHk, kRatchetKeyBytes))) {
+          return Error{Errc::kCorrupt, "ratchet state splits a chain's skipped keys"};
+        }
+      }
+    }
   }
   return r;
 }

@@ -1,6 +1,7 @@
 #include "secure_pool.h"
 
 #include <sodium.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -56,6 +57,7 @@ struct Chunk {
   std::size_t slot_bytes = 0;
   std::size_t slots = 0;
   std::size_t used = 0;
+  bool locked = false;  // mlock succeeded
   std::array<std::uint64_t, kBitmapWords> bitmap{};  // 1 = in use
 
   std::uint8_t* TakeSlot() {
@@ -103,7 +105,10 @@ class Pool {
     const std::size_t index = offset / chunk->slot_bytes;
     const std::uint64_t mask = std::uint64_t{1} << (index % 64);
     if ((chunk->bitmap[index / 64] & mask) == 0) std::abort();  // double free
-    sodium_memzero(p, size);
+    // The whole slot, not just `size`: a slot comes back zeroed whatever size
+    // it is handed out for next.
+    RHIZOME_UNPOISON(p, chunk->slot_bytes);
+    sodium_memzero(p, chunk->slot_bytes);
     RHIZOME_POISON(p, chunk->slot_bytes);
     chunk->bitmap[index / 64] &= ~mask;
     --chunk->used;
@@ -115,6 +120,7 @@ class Pool {
     std::lock_guard lock(mutex_);
     SecurePoolStats s;
     s.chunks = by_address_.size();
+    for (const auto& [address, chunk] : by_address_) s.unlocked_chunks += chunk->locked ? 0 : 1;
     s.slots_in_use = in_use_;
     s.bytes_mapped = s.chunks * kChunkDataBytes;
     return s;
@@ -128,6 +134,8 @@ class Pool {
   }
 
   Chunk* MapChunk(std::size_t cls) {
+    // The record first: if it cannot be allocated, nothing is mapped yet.
+    auto chunk = std::make_unique<Chunk>();
     const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
     const std::size_t total = kChunkDataBytes + 2 * page;
     void* mapping = mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -138,18 +146,21 @@ class Pool {
       munmap(mapping, total);
       return nullptr;
     }
-    // Best effort, as sodium_malloc: locked where the limit allows, never in
-    // a core dump, never readable by a forked child.
-    (void)mlock(data, kChunkDataBytes);
+    // Best effort, as sodium_malloc: locked where the limit allows (counted
+    // when not), never in a core dump. MADV_DONTFORK: a forked child has no
+    // such mapping at all, so a child that touches a parent's secret crashes
+    // loudly instead of computing with silently zeroed keys (which
+    // MADV_WIPEONFORK would give it). A child must exec or _exit.
+    const bool locked = mlock(data, kChunkDataBytes) == 0;
 #ifdef MADV_DONTDUMP
     (void)madvise(data, kChunkDataBytes, MADV_DONTDUMP);
 #endif
-#ifdef MADV_WIPEONFORK
-    (void)madvise(data, kChunkDataBytes, MADV_WIPEONFORK);
+#ifdef MADV_DONTFORK
+    (void)madvise(data, kChunkDataBytes, MADV_DONTFORK);
 #endif
     RHIZOME_POISON(data, kChunkDataBytes);
 
-    auto chunk = std::make_unique<Chunk>();
+    chunk->locked = locked;
     chunk->mapping = base;
     chunk->mapping_bytes = total;
     chunk->data = data;
@@ -184,9 +195,13 @@ class Pool {
     // Every slot was wiped when freed. Unpoison so that a later mapping at the
     // same address is not reported by the sanitizer.
     RHIZOME_UNPOISON(chunk.data, kChunkDataBytes);
-    (void)munlock(chunk.data, kChunkDataBytes);
+    if (chunk.locked) (void)munlock(chunk.data, kChunkDataBytes);
     munmap(chunk.mapping, chunk.mapping_bytes);
   }
+
+  friend void AtForkPrepare() noexcept;
+  friend void AtForkRelease() noexcept;
+  friend void AtForkChild() noexcept;
 
   std::mutex mutex_;
   std::array<std::vector<Chunk*>, kClassCount> classes_;
@@ -194,10 +209,36 @@ class Pool {
   std::size_t in_use_ = 0;
 };
 
+Pool& ThePool();
+
+// fork() while another thread holds the pool's lock would leave the child's
+// copy locked forever: hold it across fork, release it on both sides.
+void AtForkPrepare() noexcept { ThePool().mutex_.lock(); }
+void AtForkRelease() noexcept { ThePool().mutex_.unlock(); }
+// The child has none of the parent's chunk mappings (MADV_DONTFORK): it
+// starts with an empty pool. The chunk records live on the ordinary heap,
+// which the child does have, so they are freed normally; only the absent
+// mappings are left alone.
+void AtForkChild() noexcept {
+  Pool& pool = ThePool();
+  for (auto& [address, chunk] : pool.by_address_) {
+    RHIZOME_UNPOISON(chunk->data, kChunkDataBytes);  // the range may be mapped anew
+    delete chunk;
+  }
+  pool.by_address_.clear();
+  for (auto& list : pool.classes_) list.clear();
+  pool.in_use_ = 0;
+  pool.mutex_.unlock();
+}
+
 // Never destroyed: secrets in static objects may be freed during exit, after
 // a function-local static pool would be gone.
 Pool& ThePool() {
-  static Pool* pool = new Pool();
+  static Pool* pool = [] {
+    auto* p = new Pool();
+    (void)pthread_atfork(&AtForkPrepare, &AtForkRelease, &AtForkChild);
+    return p;
+  }();
   return *pool;
 }
 

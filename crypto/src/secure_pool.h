@@ -9,9 +9,11 @@
 // The pool carves fixed slots (32, 64, 128, 256 or 512 bytes) out of 64 KiB
 // chunks.
 // Each chunk is one mapping with a guard page on both sides, locked in memory
-// where RLIMIT_MEMLOCK allows (best effort, as sodium_malloc does), excluded
-// from core dumps (MADV_DONTDUMP) and wiped in children after fork
-// (MADV_WIPEONFORK, Linux 4.14+). Free slots are tracked in a bitmap outside
+// where RLIMIT_MEMLOCK allows (best effort, as sodium_malloc does; counted in
+// SecurePoolStats::unlocked_chunks when refused), excluded from core dumps
+// (MADV_DONTDUMP) and absent from forked children (MADV_DONTFORK: a child that
+// touches a parent's secret crashes instead of reading zeros; children exec
+// or _exit). The lock is held across fork() (pthread_atfork). Free slots are tracked in a bitmap outside
 // the chunk, so no allocator metadata sits next to secret bytes. A slot is
 // wiped when freed; a chunk that becomes empty is unmapped unless it is the
 // last spare of its class.
@@ -45,6 +47,7 @@ struct SecurePoolStats {
   std::size_t chunks = 0;           // mapped chunks
   std::size_t slots_in_use = 0;     // live allocations
   std::size_t bytes_mapped = 0;     // data pages mapped (guard pages excluded)
+  std::size_t unlocked_chunks = 0;  // chunks mlock refused (RLIMIT_MEMLOCK): may be swapped
 };
 SecurePoolStats GetSecurePoolStats() noexcept;
 

@@ -739,3 +739,52 @@ TEST(DoubleRatchet, EveryByteMutationOfAStateParsesOrFailsCleanly) {
 
 }  // namespace
 }  // namespace rhizome::crypto
+
+namespace rhizome::crypto {
+namespace {
+
+// A peer that leaves one gap in each of many chains must not make every later
+// message cost a trial decryption per chain: at most kMaxSkippedChains chains
+// keep skipped keys, the oldest giving way whole.
+TEST(DoubleRatchet, GapsInManyChainsKeepOnlyTheNewestChainsKeys) {
+  Session s = MakeSession(77);
+  DeterministicRandom rng(78);
+  std::vector<Bytes> withheld;  // the first message of each of Alice's chains
+  for (std::size_t round = 0; round < kMaxSkippedChains + 4; ++round) {
+    withheld.push_back(Enc(s.alice, "gap " + std::to_string(round), rng));
+    EXPECT_EQ(Dec(s.bob, Enc(s.alice, "after gap", rng)), "after gap");
+    EXPECT_EQ(Dec(s.alice, Enc(s.bob, "reply", rng)), "reply");  // a new chain each way
+  }
+  EXPECT_EQ(s.bob.skipped_key_count(), kMaxSkippedChains);
+  // The oldest chains' keys are gone: their late messages are refused, unchanged.
+  for (std::size_t i = 0; i < 4; ++i) {
+    SecretBytes before = s.bob.Serialize();
+    EXPECT_FALSE(s.bob.Decrypt(withheld[i], kNow).ok()) << i;
+    EXPECT_TRUE(SameBytes(before, s.bob.Serialize()));
+  }
+  // The newest chains' late messages still arrive, once.
+  for (std::size_t i = 4; i < withheld.size(); ++i) {
+    EXPECT_EQ(Dec(s.bob, withheld[i]), "gap " + std::to_string(i));
+  }
+  EXPECT_EQ(s.bob.skipped_key_count(), 0u);
+}
+
+// Keys stamped by a clock that ran far ahead expire once it is corrected,
+// instead of staying until real time catches up; a small step back keeps them.
+TEST(DoubleRatchet, SkippedKeysStampedFarInTheFutureExpire) {
+  constexpr std::uint64_t kDay = 24 * 3600;
+  Session s = MakeSession(91);
+  DeterministicRandom rng(92);
+  Bytes late = Enc(s.alice, "late", rng);
+  auto on_time = s.bob.Decrypt(Enc(s.alice, "on time", rng), kNow + 100 * kDay);
+  ASSERT_TRUE(on_time.ok());
+  ASSERT_EQ(s.bob.skipped_key_count(), 1u);
+  s.bob.DropExpiredSkippedKeys(kNow + 99 * kDay);  // one day back: kept
+  EXPECT_EQ(s.bob.skipped_key_count(), 1u);
+  s.bob.DropExpiredSkippedKeys(kNow);  // 100 days back: the stamp is not believable
+  EXPECT_EQ(s.bob.skipped_key_count(), 0u);
+  EXPECT_FALSE(s.bob.Decrypt(late, kNow).ok());
+}
+
+}  // namespace
+}  // namespace rhizome::crypto

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -166,6 +168,64 @@ TEST(SecurePoolDeathTest, FreeingAPointerThePoolDoesNotOwnAborts) {
   EXPECT_DEATH(SecurePoolFree(not_ours, 64), "");
 }
 
+TEST(SecurePool, AForkedChildTouchingAParentsSecretCrashesInsteadOfReadingZeros) {
+  // With MADV_WIPEONFORK the child would read a zero key and compute with a
+  // publicly known key pair; with MADV_DONTFORK it has no such memory at all.
+  std::uint8_t* p = SecurePoolAllocate(32);
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 0x77, 32);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    volatile std::uint8_t* q = p;
+    _exit(q[0] == 0 ? 42 : 43);  // reaching this is the failure
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_FALSE(WIFEXITED(status) && (WEXITSTATUS(status) == 42 || WEXITSTATUS(status) == 43))
+      << "the child read the secret's memory";
+  EXPECT_EQ(p[0], 0x77);  // the parent's copy is untouched
+  SecurePoolFree(p, 32);
+}
+
+TEST(SecurePool, AForkedChildStartsWithAnEmptyPoolItCanUse) {
+  std::uint8_t* p = SecurePoolAllocate(32);  // the parent has a chunk mapped
+  ASSERT_NE(p, nullptr);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const SecurePoolStats start = GetSecurePoolStats();
+    std::uint8_t* q = SecurePoolAllocate(32);
+    if (q == nullptr || start.chunks != 0 || start.slots_in_use != 0) _exit(2);
+    std::memset(q, 0x11, 32);
+    SecurePoolFree(q, 32);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  SecurePoolFree(p, 32);
+}
+
+TEST(SecurePool, ASlotFreedWithASmallerSizeIsStillWipedWhole) {
+  std::vector<std::uint8_t*> taken;
+  for (int i = 0; i < 4000; ++i) {
+    std::uint8_t* p = SecurePoolAllocate(64);
+    ASSERT_NE(p, nullptr);
+    std::memset(p, 0xEE, 64);
+    taken.push_back(p);
+  }
+  for (std::uint8_t* p : taken) SecurePoolFree(p, 33);  // same class, smaller size
+  for (int i = 0; i < 4000; ++i) {
+    std::uint8_t* p = SecurePoolAllocate(64);
+    ASSERT_NE(p, nullptr);
+    EXPECT_TRUE(AllZero(p, 64));
+    taken[static_cast<std::size_t>(i)] = p;
+  }
+  for (std::uint8_t* p : taken) SecurePoolFree(p, 64);
+}
+
 TEST(SecurePool, PoolMemoryIsExcludedFromCoreDumps) {
   // /proc/self/smaps shows the VmFlags of each mapping; "dd" = MADV_DONTDUMP.
   std::uint8_t* p = SecurePoolAllocate(32);
@@ -180,7 +240,8 @@ TEST(SecurePool, PoolMemoryIsExcludedFromCoreDumps) {
       continue;
     }
     if (inside && line.rfind("VmFlags:", 0) == 0) {
-      EXPECT_NE(line.find(" dd"), std::string::npos) << line;
+      EXPECT_NE(line.find(" dd"), std::string::npos) << line;  // MADV_DONTDUMP
+      EXPECT_NE(line.find(" dc"), std::string::npos) << line;  // MADV_DONTFORK
       checked = true;
       break;
     }

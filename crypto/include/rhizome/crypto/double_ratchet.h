@@ -71,6 +71,12 @@ inline constexpr std::uint32_t kMaxSkip = 1000;
 // The most skipped message keys stored at once, over all chains; beyond it the
 // oldest are evicted.
 inline constexpr std::size_t kMaxSkippedKeys = 2000;
+// The most chains (distinct header keys) with stored skipped keys; beyond it
+// the oldest chain's keys are evicted. Every incoming message costs one trial
+// header decryption per stored chain, so this bounds what a peer that leaves
+// one gap in each of many chains can make every later message cost
+// (libsignal and olm keep about five).
+inline constexpr std::size_t kMaxSkippedChains = 16;
 // A skipped key older than this (by the `now` passed to Decrypt) is no longer
 // used and is dropped.
 inline constexpr std::uint64_t kSkippedKeyMaxAgeSeconds = 30ULL * 24 * 3600;
@@ -170,8 +176,11 @@ class DoubleRatchet {
   // Errors: kInvalidArgument if k1 or k2 is not 32 bytes, or moved-from.
   Status MixConfirmation(ByteSpan k1, ByteSpan k2);
 
-  // Drops stored skipped keys older than kSkippedKeyMaxAgeSeconds at `now`.
-  // (Decrypt does the same on every success.)
+  // Drops stored skipped keys older than kSkippedKeyMaxAgeSeconds at `now`
+  // (or stamped more than that far ahead of it). Decrypt does the same on
+  // every success; a client also calls it when it opens a session and on a
+  // timer, then stores the state, so a quiet conversation does not keep old
+  // keys (forward secrecy).
   void DropExpiredSkippedKeys(std::uint64_t now) noexcept;
 
   // The whole state, for the client's database (format: docs/protocol/
@@ -207,6 +216,9 @@ class DoubleRatchet {
   // Appends the message keys in `keys` (32 bytes each) for chain `hk`,
   // numbered from `first_n` and stamped `now`, evicting the oldest entries when
   // the store is full. Capacity must have been reserved.
+  // End (exclusive) of the run of entries sharing entry `begin`'s header key.
+  std::size_t RunEnd(std::size_t begin) const noexcept;
+  std::size_t CountSkippedChains() const noexcept;
   void AppendSkipped(std::span<const std::uint8_t, kRatchetKeyBytes> hk, std::uint32_t first_n,
                      ByteSpan keys, std::uint64_t now) noexcept;
 

@@ -5,6 +5,8 @@
 // 512 bytes share guarded 64 KiB chunks of a secure pool (2,048 keys of 32
 // bytes in one mapping); larger ones get their own sodium_malloc region with
 // guard pages. crypto/src/secure_pool.h explains the trade.
+// Pool memory is not inherited by fork(): a forked child must exec or _exit,
+// and crashes if it touches a secret of its parent.
 // It is move-only, has no operator== (use ConstantTimeEquals) and cannot be
 // printed. Access goes through expose()/expose_mut() so every use is greppable.
 //
