@@ -743,24 +743,13 @@ Result<Bytes> NoiseHandshakeState::ReadMessage(ByteSpan message) {
 }
 
 Result<NoiseTransport> NoiseHandshakeState::Split() {
-  Impl& st = *impl_;
-  if (st.phase == Impl::Phase::kFailed) return kFailedState;
-  if (st.phase == Impl::Phase::kRunning) {
-    return Error{Errc::kInvalidArgument, "Noise handshake is not complete"};
-  }
-  if (st.phase == Impl::Phase::kSplit) {
-    return Error{Errc::kInvalidArgument, "Noise handshake was already split"};
-  }
-  StackSecret<kNoiseMaxHashBytes> k1, k2;
-  Hkdf(st.hash, st.ck(), {}, k1.expose_mut(), k2.expose_mut(), {});
-  auto c1 = NoiseCipherState::FromKey(k1.expose().first(kNoiseKeyBytes));
-  auto c2 = NoiseCipherState::FromKey(k2.expose().first(kNoiseKeyBytes));
+  auto keys = SplitKeys();
+  if (!keys) return keys.error();
+  auto c1 = NoiseCipherState::FromKey(keys->k1.expose());
+  auto c2 = NoiseCipherState::FromKey(keys->k2.expose());
   if (!c1 || !c2) return Error{Errc::kInternal, "Noise split failed"};
-  // SECURITY: the chaining key and handshake secrets are no longer needed.
-  Wipe(st.arena.expose_mut());
-  st.has_k = false;
-  st.phase = Impl::Phase::kSplit;
 
+  const Impl& st = *impl_;
   NoiseTransport t;
   if (st.protocol.one_way()) {
     // Noise §7.2: only c1 is used, initiator to responder.

@@ -54,19 +54,6 @@ enum class Step : std::uint32_t {
 bool StepHasCard(Step s) { return s == Step::kInviterCard || s == Step::kAcceptorCard; }
 bool StepHasConfirmation(Step s) { return s == Step::kAcceptorCard || s == Step::kConfirm; }
 
-// Wipes a byte buffer that held secrets (serialised cards and queues carry
-// send keys) when it leaves scope.
-class WipeOnExit {
- public:
-  explicit WipeOnExit(Bytes& bytes) : bytes_(bytes) {}
-  ~WipeOnExit() { crypto::Wipe(bytes_); }
-  WipeOnExit(const WipeOnExit&) = delete;
-  WipeOnExit& operator=(const WipeOnExit&) = delete;
-
- private:
-  Bytes& bytes_;
-};
-
 void WipeMessage(wire::ContactMessage& m) { internal::WipeField(m.mutable_card()); }
 void WipeMessage(wire::ContactRequest& m) {
   if (m.has_reply_queue()) internal::WipeSecrets(*m.mutable_reply_queue());
@@ -128,14 +115,14 @@ Result<Bytes> EncodeStep(Step step, const ContactCard* card, ByteSpan confirmati
   if (card != nullptr) {
     auto card_bytes = SerializeContactCard(*card);
     if (!card_bytes) return card_bytes.error();
-    WipeOnExit wipe_card(*card_bytes);
+    crypto::WipeOnExit wipe_card(*card_bytes);
     m.set_card(internal::ToField(*card_bytes));
   }
   if (!confirmation.empty()) m.set_confirmation(internal::ToField(confirmation));
   auto content =
       internal::SerializeBounded(m, kMaxPaddableBytes, "first-contact message is too large");
   if (!content) return content.error();
-  WipeOnExit wipe_content(*content);
+  crypto::WipeOnExit wipe_content(*content);
   return Pad(*content, padding);
 }
 
@@ -149,7 +136,7 @@ struct DecodedStep {
 Result<DecodedStep> DecodeStep(ByteSpan padded, Step expected) {
   auto content = Unpad(padded);
   if (!content) return content.error();
-  WipeOnExit wipe_content(*content);
+  crypto::WipeOnExit wipe_content(*content);
   wire::ContactMessage m;
   ScopedMessageWipe wipe(m);
   RHIZOME_TRY(internal::ParseBounded(m, *content, kMaxPaddableBytes,
@@ -316,7 +303,7 @@ Result<BuiltContactRequest> BuildContactRequest(const Invite& invite,
 
   // The payload: the reply queue, padded. It holds the queue's send key.
   Bytes payload;
-  WipeOnExit wipe_payload(payload);
+  crypto::WipeOnExit wipe_payload(payload);
   {
     wire::ContactRequest m;
     ScopedMessageWipe wipe(m);
@@ -325,7 +312,7 @@ Result<BuiltContactRequest> BuildContactRequest(const Invite& invite,
     auto content =
         internal::SerializeBounded(m, kMaxPaddableBytes, "reply queue is too large");
     if (!content) return content.error();
-    WipeOnExit wipe_content(*content);
+    crypto::WipeOnExit wipe_content(*content);
     auto padded = Pad(*content, padding);
     if (!padded) return padded.error();
     payload = std::move(padded).value();
@@ -407,7 +394,7 @@ Result<OpenedContactRequest> OpenContactRequest(const InviterInvite& invite, Byt
   if (!hs) return hs.error();
   auto payload = hs->ReadMessage(noise_message);
   if (!payload) return payload.error();
-  WipeOnExit wipe_payload(*payload);
+  crypto::WipeOnExit wipe_payload(*payload);
   auto keys = hs->SplitKeys();
   if (!keys) return keys.error();
   const Bytes h = hs->HandshakeHash();
@@ -419,7 +406,7 @@ Result<OpenedContactRequest> OpenContactRequest(const InviterInvite& invite, Byt
 
   auto content = Unpad(*payload);
   if (!content) return content.error();
-  WipeOnExit wipe_content(*content);
+  crypto::WipeOnExit wipe_content(*content);
   wire::ContactRequest m;
   ScopedMessageWipe wipe(m);
   RHIZOME_TRY(internal::ParseBounded(m, *content, kMaxPaddableBytes,
@@ -444,7 +431,7 @@ Result<OpenedContactRequest> OpenContactRequest(const InviterInvite& invite, Byt
 
   auto plaintext = EncodeStep(Step::kInviterCard, &self.card, {}, padding);
   if (!plaintext) return plaintext.error();
-  WipeOnExit wipe_plaintext(*plaintext);
+  crypto::WipeOnExit wipe_plaintext(*plaintext);
   auto reply = ratchet->Encrypt(*plaintext, rng);
   if (!reply) return reply.error();
 
@@ -485,7 +472,7 @@ Result<ContactStep> PendingContact::HandleMessage(ByteSpan message, const Contac
   PendingContact next = std::move(next_or).value();
   auto plaintext = next.ratchet_->Decrypt(message, now);
   if (!plaintext) return plaintext.error();
-  WipeOnExit wipe_plaintext(*plaintext);
+  crypto::WipeOnExit wipe_plaintext(*plaintext);
 
   const auto fail = [this](ContactFailure why, Error error) -> Error {
     *this = FirstContactAccess::Make(role_, ContactState::kFailed);
@@ -516,7 +503,7 @@ Result<ContactStep> PendingContact::HandleMessage(ByteSpan message, const Contac
     if (!kk1) return kk1.error();
     auto out = EncodeStep(Step::kAcceptorCard, &self.card, *kk1, padding);
     if (!out) return out.error();
-    WipeOnExit wipe_out(*out);
+    crypto::WipeOnExit wipe_out(*out);
     auto reply = next.ratchet_->Encrypt(*out, rng);
     if (!reply) return reply.error();
     next.state_ = ContactState::kConfirming;
@@ -596,7 +583,7 @@ Result<crypto::DoubleRatchet> PendingContact::TakeSession() {
 
 crypto::SecretBytes PendingContact::Serialize() const {
   Bytes card;
-  WipeOnExit wipe_card(card);
+  crypto::WipeOnExit wipe_card(card);
   if (peer_card_) {
     auto encoded = SerializeContactCard(*peer_card_);
     if (encoded) card = std::move(encoded).value();  // a stored card always validated

@@ -26,18 +26,6 @@ ByteArray<kInviteChecksumBytes> InviteChecksum(ByteSpan payload) {
   return out;
 }
 
-// Wipes a byte buffer that held an encoded invite (it contains the secret).
-class WipeOnExit {
- public:
-  explicit WipeOnExit(Bytes& bytes) : bytes_(bytes) {}
-  ~WipeOnExit() { crypto::Wipe(bytes_); }
-  WipeOnExit(const WipeOnExit&) = delete;
-  WipeOnExit& operator=(const WipeOnExit&) = delete;
-
- private:
-  Bytes& bytes_;
-};
-
 }  // namespace
 
 namespace internal {
@@ -174,7 +162,7 @@ Result<Invite> ParseInviteCode(std::string_view text) {
   wipe_clean();
   if (!decoded) return Malformed("invite code is bad base32");
   Bytes& raw = *decoded;
-  WipeOnExit wipe_raw(raw);
+  crypto::WipeOnExit wipe_raw(raw);
   if (raw.size() <= kInviteChecksumBytes) return Malformed("invite code is too short");
   const ByteSpan payload(raw.data(), raw.size() - kInviteChecksumBytes);
   const auto checksum = InviteChecksum(payload);
@@ -187,10 +175,10 @@ Result<Invite> ParseInviteCode(std::string_view text) {
 Result<std::string> FormatInviteCode(const Invite& invite) {
   auto payload = SerializeInvite(invite);
   if (!payload) return payload.error();
-  WipeOnExit wipe_payload(*payload);
+  crypto::WipeOnExit wipe_payload(*payload);
   Bytes raw;  // reserved up front so no unwiped copy is left behind by growth
   raw.reserve(payload->size() + kInviteChecksumBytes);
-  WipeOnExit wipe_raw(raw);
+  crypto::WipeOnExit wipe_raw(raw);
   Append(raw, *payload);
   Append(raw, InviteChecksum(*payload));
   return std::string(kInviteCodeScheme) + internal::Base32Encode(raw);

@@ -60,7 +60,11 @@
 #include <string>
 #include <vector>
 
+#include "load_util.h"
+
 namespace {
+
+using namespace rhizome::bench;
 
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
@@ -83,69 +87,6 @@ constexpr int kIdleReadTimeoutSeconds = 10;
 constexpr std::size_t kMaxEvents = 512;
 
 // ---- The server process, from /proc (as in relay_load.cc) ------------------------
-
-std::int64_t ProcessCpuMicros(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close = text.rfind(')');
-  if (close == std::string::npos) return -1;
-  std::istringstream rest(text.substr(close + 2));
-  std::string field;
-  std::uint64_t utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  const long ticks = sysconf(_SC_CLK_TCK);
-  if (ticks <= 0) return -1;
-  return static_cast<std::int64_t>((utime + stime) * 1'000'000ull / static_cast<std::uint64_t>(ticks));
-}
-
-std::int64_t ProcessRssKib(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-  }
-  return -1;
-}
-
-std::int64_t SelfCpuMicros() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1'000'000ll + ru.ru_utime.tv_usec +
-         ru.ru_stime.tv_usec;
-}
-
-void RaiseFdLimit() {
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) std::perror("mosquitto_load: setrlimit");
-  }
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-    std::printf("fd limit: %llu\n", static_cast<unsigned long long>(rl.rlim_cur));
-  }
-}
-
-double Percentile(std::vector<std::uint32_t>& v, double p) {
-  if (v.empty()) return 0;
-  const auto k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-  return v[k];
-}
-
-void PutU64(std::uint8_t* p, std::uint64_t v) {
-  for (int i = 7; i >= 0; --i) {
-    p[i] = static_cast<std::uint8_t>(v);
-    v >>= 8;
-  }
-}
-std::uint64_t GetU64(const std::uint8_t* p) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
-  return v;
-}
 
 std::uint64_t NowNanos() {
   return static_cast<std::uint64_t>(
@@ -749,7 +690,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "mosquitto_load: cannot read /proc/%d/stat\n", opt.server_pid);
     return 2;
   }
-  RaiseFdLimit();
+  RaiseFdLimit("mosquitto_load");
 
   Run run;
   g_run = &run;

@@ -89,7 +89,11 @@
 #include "rhizome/protocol/secure_session.h"
 #include "rhizome/protocol/transport.h"
 
+#include "load_util.h"
+
 namespace {
+
+using namespace rhizome::bench;
 
 namespace rc = rhizome::crypto;
 namespace rp = rhizome::protocol;
@@ -119,68 +123,10 @@ constexpr auto kHandshakeAttemptTimeout = 10s;
 
 // ---- The relay process, from /proc ------------------------------------------
 
-// utime + stime of every thread of `pid`, in microseconds; -1 if unreadable.
-std::int64_t ProcessCpuMicros(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // The command name (field 2) is in parentheses and may contain spaces.
-  auto close = text.rfind(')');
-  if (!in.good() && text.empty()) return -1;
-  if (close == std::string::npos) return -1;
-  std::istringstream rest(text.substr(close + 2));
-  std::string field;
-  // Fields 3.. : state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt
-  // majflt cmajflt utime(14) stime(15).
-  std::uint64_t utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  const long ticks = sysconf(_SC_CLK_TCK);
-  if (ticks <= 0) return -1;
-  return static_cast<std::int64_t>((utime + stime) * 1'000'000ull / static_cast<std::uint64_t>(ticks));
-}
-
-// VmRSS of `pid` in KiB; -1 if unreadable.
-std::int64_t ProcessRssKib(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-  }
-  return -1;
-}
-
-// This process's CPU time (all threads), microseconds.
-std::int64_t SelfCpuMicros() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1'000'000ll + ru.ru_utime.tv_usec +
-         ru.ru_stime.tv_usec;
-}
-
 std::int64_t ThreadCpuNanos() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000ll + ts.tv_nsec;
-}
-
-void RaiseFdLimit() {
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) std::perror("relay_load: setrlimit");
-  }
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-    std::printf("fd limit: %llu\n", static_cast<unsigned long long>(rl.rlim_cur));
-  }
-}
-
-double Percentile(std::vector<std::uint32_t>& v, double p) {
-  if (v.empty()) return 0;
-  const auto k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-  return v[k];
 }
 
 // ---- Options -------------------------------------------------------------------
@@ -268,18 +214,6 @@ void Rethrow(std::exception_ptr e) {
 asio::awaitable<void> Sleep(std::chrono::steady_clock::duration d) {
   asio::steady_timer t(co_await asio::this_coro::executor, d);
   co_await t.async_wait(kTuple);
-}
-
-void PutU64(std::uint8_t* p, std::uint64_t v) {
-  for (int i = 7; i >= 0; --i) {
-    p[i] = static_cast<std::uint8_t>(v);
-    v >>= 8;
-  }
-}
-std::uint64_t GetU64(const std::uint8_t* p) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
-  return v;
 }
 
 // A per-connection random prefix and a counter: never zero, never repeated on
@@ -911,7 +845,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "relay_load: cannot read /proc/%d/stat\n", opt.server_pid);
     return 2;
   }
-  RaiseFdLimit();
+  RaiseFdLimit("relay_load");
 
   asio::io_context io(1);
   Run run(io);

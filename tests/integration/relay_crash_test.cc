@@ -127,13 +127,7 @@ std::uint16_t CandidatePort(std::mt19937_64& prng) {
 
 // ---- messages --------------------------------------------------------------------
 
-// A queue on the relay and the keys of its recipient and sender.
-struct Queue {
-  crypto::Ed25519KeyPair recipient = crypto::Ed25519Generate(crypto::SystemRandom());
-  crypto::SecretBytes send_key = crypto::SecretBytes::Random(crypto::SystemRandom(), 32);
-  Id recipient_id{};
-  Id sender_id{};
-};
+using Queue = RelayQueue;  // a queue and the keys of its recipient and sender
 
 std::string BlobHeader(std::uint64_t seed, int queue) {
   return "rhizome-crash-test seed=" + std::to_string(seed) + " queue=" + std::to_string(queue) +
@@ -237,11 +231,7 @@ void RunSender(Shared& shared, const RelayAddress& address, const Queue& q, int 
         ++r.send_attempts;
       }
       const Bytes blob = BlobFor(seed, qi, next);
-      auto reply = c.CallWith([&](const Id& corr) -> RelayCommandBody {
-        return SendMessage{q.sender_id, c.Mac(q.send_key.expose(), corr, q.sender_id,
-                                              RelayCommandCode::kSend),
-                           blob};
-      });
+      auto reply = SendTo(c, q, blob);
       if (!reply) break;  // the relay died (or the reply is late): reconnect, resend `next`
       if (std::holds_alternative<RelayOk>(reply->body)) {
         std::lock_guard lock(shared.mu);
@@ -305,10 +295,7 @@ void RunRecipient(Shared& shared, const RelayAddress& address, const Queue& q, i
       std::this_thread::sleep_for(kReconnectPause);
       continue;
     }
-    auto sub = c.CallWith([&](const Id& corr) -> RelayCommandBody {
-      return Subscribe{q.recipient_id,
-                       c.Sign(q.recipient.secret_key, corr, q.recipient_id, RelayCommandCode::kSub)};
-    });
+    auto sub = SubscribeTo(c, q);
     if (!sub) continue;  // the relay died: reconnect
     if (!std::holds_alternative<RelayOk>(sub->body)) {
       shared.Fail("queue " + std::to_string(qi) + ": SUB refused");
@@ -420,20 +407,7 @@ TEST_F(RelayCrashTest, AcknowledgedMessagesSurviveRandomKill9UnderLoad) {
   {
     RelayClient c(relay->address());
     ASSERT_TRUE(c.ok()) << c.error().message;
-    for (Queue& q : queues) {
-      auto created = c.Call(NewQueue{q.recipient.public_key});
-      ASSERT_TRUE(created);
-      auto* qc = std::get_if<QueueCreated>(&created->body);
-      ASSERT_NE(qc, nullptr);
-      q.recipient_id = qc->recipient_id;
-      q.sender_id = qc->sender_id;
-      auto keyed = c.CallWith([&](const Id& corr) -> RelayCommandBody {
-        return SetQueueKey{q.recipient_id, q.send_key.Clone(),
-                           c.Sign(q.recipient.secret_key, corr, q.recipient_id,
-                                  RelayCommandCode::kKey)};
-      });
-      ASSERT_TRUE(keyed && std::holds_alternative<RelayOk>(keyed->body));
-    }
+    for (Queue& q : queues) ASSERT_TRUE(MakeQueue(c, q));
   }
 
   // Each worker holds its own copy of the address (and its own io_context).
@@ -506,10 +480,7 @@ TEST_F(RelayCrashTest, AcknowledgedMessagesSurviveRandomKill9UnderLoad) {
     RelayClient c(relay->address());
     ASSERT_TRUE(c.ok()) << c.error().message;
     const Queue& q = queues[qi];
-    auto sub = c.CallWith([&](const Id& corr) -> RelayCommandBody {
-      return Subscribe{q.recipient_id,
-                       c.Sign(q.recipient.secret_key, corr, q.recipient_id, RelayCommandCode::kSub)};
-    });
+    auto sub = SubscribeTo(c, q);
     ASSERT_TRUE(sub && std::holds_alternative<RelayOk>(sub->body)) << "final SUB on queue " << qi;
     std::optional<std::uint64_t> last_number;
     for (int i = 0; i < 10'000; ++i) {

@@ -28,6 +28,7 @@ namespace rhizome::testing {
 namespace {
 
 namespace fs = std::filesystem;
+using Queue = RelayQueue;
 using namespace std::chrono_literals;
 using namespace protocol;
 
@@ -110,35 +111,6 @@ std::map<std::string, std::uint64_t> Samples(const std::string& body) {
   return out;
 }
 
-struct Queue {
-  crypto::Ed25519KeyPair recipient = crypto::Ed25519Generate(crypto::SystemRandom());
-  crypto::SecretBytes send_key = crypto::SecretBytes::Random(crypto::SystemRandom(), 32);
-  Id recipient_id{};
-  Id sender_id{};
-};
-
-bool MakeQueue(RelayClient& c, Queue& q) {
-  auto created = c.Call(NewQueue{q.recipient.public_key});
-  if (!created) return false;
-  auto* qc = std::get_if<QueueCreated>(&created->body);
-  if (qc == nullptr) return false;
-  q.recipient_id = qc->recipient_id;
-  q.sender_id = qc->sender_id;
-  auto keyed = c.CallWith([&](const Id& corr) -> RelayCommandBody {
-    return SetQueueKey{
-        q.recipient_id, q.send_key.Clone(),
-        c.Sign(q.recipient.secret_key, corr, q.recipient_id, RelayCommandCode::kKey)};
-  });
-  return keyed && std::holds_alternative<RelayOk>(keyed->body);
-}
-
-std::optional<RelayReply> Send(RelayClient& c, const Queue& q, const Bytes& blob) {
-  return c.CallWith([&](const Id& corr) -> RelayCommandBody {
-    return SendMessage{
-        q.sender_id, c.Mac(q.send_key.expose(), corr, q.sender_id, RelayCommandCode::kSend), blob};
-  });
-}
-
 class RelayOpsTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(crypto::Init()); }
@@ -163,7 +135,7 @@ class RelayOpsTest : public ::testing::Test {
     EXPECT_TRUE(sub && std::holds_alternative<RelayOk>(sub->body));
     RelayClient sender(address);
     Bytes blob(protocol::kRelayBlobSizes[0], 0x5a);
-    auto sent = Send(sender, q, blob);
+    auto sent = SendTo(sender, q, blob);
     EXPECT_TRUE(sent && std::holds_alternative<RelayOk>(sent->body));
     auto push = recipient.NextPush(5s);
     EXPECT_TRUE(push);

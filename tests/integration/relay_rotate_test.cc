@@ -68,37 +68,12 @@ class Relay {
   std::string text_;
 };
 
-struct Queue {
-  crypto::Ed25519KeyPair recipient = crypto::Ed25519Generate(crypto::SystemRandom());
-  crypto::SecretBytes send_key = crypto::SecretBytes::Random(crypto::SystemRandom(), 32);
-  Id recipient_id{};
-  Id sender_id{};
-};
-
-bool MakeQueue(RelayClient& c, Queue& q) {
-  auto created = c.Call(NewQueue{q.recipient.public_key});
-  if (!created) return false;
-  auto* qc = std::get_if<QueueCreated>(&created->body);
-  if (qc == nullptr) return false;
-  q.recipient_id = qc->recipient_id;
-  q.sender_id = qc->sender_id;
-  auto keyed = c.CallWith([&](const Id& corr) -> RelayCommandBody {
-    return SetQueueKey{q.recipient_id, q.send_key.Clone(),
-                       c.Sign(q.recipient.secret_key, corr, q.recipient_id, RelayCommandCode::kKey)};
-  });
-  return keyed && std::holds_alternative<RelayOk>(keyed->body);
-}
-
-bool Send(RelayClient& c, const Queue& q, const Bytes& blob) {
-  auto r = c.CallWith([&](const Id& corr) -> RelayCommandBody {
-    return SendMessage{q.sender_id,
-                       c.Mac(q.send_key.expose(), corr, q.sender_id, RelayCommandCode::kSend),
-                       blob};
-  });
+bool Send(RelayClient& c, const RelayQueue& q, const Bytes& blob) {
+  auto r = SendTo(c, q, blob);
   return r && std::holds_alternative<RelayOk>(r->body);
 }
 
-std::optional<Bytes> Get(RelayClient& c, const Queue& q) {
+std::optional<Bytes> Get(RelayClient& c, const RelayQueue& q) {
   auto r = c.CallWith([&](const Id& corr) -> RelayCommandBody {
     return GetMessage{q.recipient_id,
                       c.Sign(q.recipient.secret_key, corr, q.recipient_id, RelayCommandCode::kGet)};
@@ -135,7 +110,7 @@ class RelayRotateTest : public ::testing::Test {
 TEST_F(RelayRotateTest, ClientWithTheOldAddressFollowsTheStatementDuringTheTransition) {
   const std::uint16_t port = FreePort();
   std::string text_a;
-  Queue q;
+  RelayQueue q;
   {
     Relay relay(data(), log(), port, {"--closed"});
     ASSERT_FALSE(relay.address_text().empty());
@@ -217,7 +192,7 @@ TEST_F(RelayRotateTest, AfterTheTransitionTheOldAddressFailsCleanly) {
   ASSERT_TRUE(fresh.ok()) << fresh.error().message;
   ASSERT_TRUE(fresh.WaitForStatements(1, 10s));
   EXPECT_EQ(fresh.followed_serial(), 1u);  // a fresh paste learns the serial
-  Queue q;
+  RelayQueue q;
   EXPECT_TRUE(MakeQueue(fresh, q));
   ASSERT_EQ(relay.Stop(), 0);
 }
@@ -241,7 +216,7 @@ TEST_F(RelayRotateTest, NewAccessKeyLocksOutTheOldAddressAtOnce) {
   EXPECT_FALSE(old_client.ok());  // whoever held the old key learns nothing new
   RelayClient fresh(b);
   ASSERT_TRUE(fresh.ok()) << fresh.error().message;
-  Queue q;
+  RelayQueue q;
   EXPECT_TRUE(MakeQueue(fresh, q));
   ASSERT_EQ(relay.Stop(), 0);
 }

@@ -23,6 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using namespace protocol;
+using Queue = RelayQueue;
 
 class RelayProcess {
  public:
@@ -50,34 +51,12 @@ class RelayProcess {
 };
 
 // A recipient's queue on the relay.
-struct Queue {
-  crypto::Ed25519KeyPair recipient = crypto::Ed25519Generate(crypto::SystemRandom());
-  crypto::SecretBytes send_key = crypto::SecretBytes::Random(crypto::SystemRandom(), 32);
-  Id recipient_id{};
-  Id sender_id{};
-};
 
 class RelayTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(crypto::Init()); }
   fs::path data() const { return dir_.path() / "relay-data"; }
   fs::path log() const { return dir_.path() / "relay.log"; }
-
-  // NEW + KEY on `c`. Returns false on any unexpected reply.
-  static bool MakeQueue(RelayClient& c, Queue& q) {
-    auto created = c.Call(NewQueue{q.recipient.public_key});
-    if (!created) return false;
-    auto* qc = std::get_if<QueueCreated>(&created->body);
-    if (qc == nullptr) return false;
-    q.recipient_id = qc->recipient_id;
-    q.sender_id = qc->sender_id;
-    auto keyed = c.CallWith([&](const Id& corr) -> RelayCommandBody {
-      return SetQueueKey{q.recipient_id, q.send_key.Clone(),
-                         c.Sign(q.recipient.secret_key, corr, q.recipient_id,
-                                RelayCommandCode::kKey)};
-    });
-    return keyed && std::holds_alternative<RelayOk>(keyed->body);
-  }
 
   // A blob as a client would send it: padded, then sealed under a key the relay never sees.
   static Bytes SealedBlob(std::string_view plaintext) {
@@ -97,21 +76,6 @@ class RelayTest : public ::testing::Test {
     return blob;
   }
 
-  static std::optional<RelayReply> Send(RelayClient& c, const Queue& q, const Bytes& blob) {
-    return c.CallWith([&](const Id& corr) -> RelayCommandBody {
-      return SendMessage{q.sender_id,
-                         c.Mac(q.send_key.expose(), corr, q.sender_id, RelayCommandCode::kSend),
-                         blob};
-    });
-  }
-
-  static std::optional<RelayReply> Subscribe(RelayClient& c, const Queue& q) {
-    return c.CallWith([&](const Id& corr) -> RelayCommandBody {
-      return protocol::Subscribe{q.recipient_id, c.Sign(q.recipient.secret_key, corr,
-                                                          q.recipient_id, RelayCommandCode::kSub)};
-    });
-  }
-
   // SUB on a fresh connection and collect what is delivered (pushed or in
   // reply). With `ack`, each message is acknowledged as it arrives, which
   // opens the relay's delivery window for the next ones.
@@ -128,7 +92,7 @@ class RelayTest : public ::testing::Test {
         if (!a || !std::holds_alternative<RelayOk>(a->body)) ADD_FAILURE() << "ACK refused";
       }
     };
-    auto sub = Subscribe(c, q);
+    auto sub = SubscribeTo(c, q);
     if (!sub) return got;
     take(*sub);
     for (int i = 0; i < 10'000; ++i) {  // bounded; ends when nothing more arrives
@@ -158,13 +122,13 @@ TEST_F(RelayTest, QueueRoundTripAcrossTwoConnections) {
   RelayClient recipient(relay.address());
   ASSERT_TRUE(recipient.ok()) << recipient.error().message;
   ASSERT_TRUE(MakeQueue(recipient, q));
-  auto sub = Subscribe(recipient, q);
+  auto sub = SubscribeTo(recipient, q);
   ASSERT_TRUE(sub);
 
   RelayClient sender(relay.address());
   ASSERT_TRUE(sender.ok());
   Bytes blob = SealedBlob("hello through the relay");
-  auto sent = Send(sender, q, blob);
+  auto sent = SendTo(sender, q, blob);
   ASSERT_TRUE(sent);
   EXPECT_TRUE(std::holds_alternative<RelayOk>(sent->body));
 
@@ -215,7 +179,7 @@ TEST_F(RelayTest, AcknowledgedMessagesSurviveKill9) {
     ASSERT_TRUE(MakeQueue(c, q));
     for (int i = 0; i < 20; ++i) {
       Bytes blob = SealedBlob("message " + std::to_string(i));
-      auto r = Send(c, q, blob);
+      auto r = SendTo(c, q, blob);
       ASSERT_TRUE(r && std::holds_alternative<RelayOk>(r->body));
       sent.push_back(blob);  // acknowledged: must survive
     }
@@ -265,7 +229,7 @@ TEST_F(RelayTest, RelayFilesHoldNoMarkerKeyOrName) {
     ASSERT_TRUE(relay.ok());
     RelayClient c(relay.address());
     ASSERT_TRUE(MakeQueue(c, q));
-    for (int i = 0; i < 5; ++i) ASSERT_TRUE(Send(c, q, SealedBlob(payload)));
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(SendTo(c, q, SealedBlob(payload)));
     (void)Drain(relay.address(), q, /*ack=*/false);  // delivered, kept (not acked)
     relay.process().Signal(SIGTERM);
     ASSERT_EQ(relay.process().Wait(10s), 0);

@@ -163,4 +163,34 @@ protocol::Mac RelayClient::Mac(ByteSpan key, const protocol::Id& corr, ByteSpan 
   return mac;
 }
 
+bool MakeQueue(RelayClient& c, RelayQueue& q) {
+  auto created = c.Call(protocol::NewQueue{q.recipient.public_key});
+  if (!created) return false;
+  auto* qc = std::get_if<protocol::QueueCreated>(&created->body);
+  if (qc == nullptr) return false;
+  q.recipient_id = qc->recipient_id;
+  q.sender_id = qc->sender_id;
+  auto keyed = c.CallWith([&](const protocol::Id& corr) -> protocol::RelayCommandBody {
+    return protocol::SetQueueKey{q.recipient_id, q.send_key.Clone(),
+                                 c.Sign(q.recipient.secret_key, corr, q.recipient_id,
+                                        protocol::RelayCommandCode::kKey)};
+  });
+  return keyed && std::holds_alternative<protocol::RelayOk>(keyed->body);
+}
+
+std::optional<protocol::RelayReply> SendTo(RelayClient& c, const RelayQueue& q, const Bytes& blob) {
+  return c.CallWith([&](const protocol::Id& corr) -> protocol::RelayCommandBody {
+    return protocol::SendMessage{
+        q.sender_id,
+        c.Mac(q.send_key.expose(), corr, q.sender_id, protocol::RelayCommandCode::kSend), blob};
+  });
+}
+
+std::optional<protocol::RelayReply> SubscribeTo(RelayClient& c, const RelayQueue& q) {
+  return c.CallWith([&](const protocol::Id& corr) -> protocol::RelayCommandBody {
+    return protocol::Subscribe{q.recipient_id, c.Sign(q.recipient.secret_key, corr, q.recipient_id,
+                                                      protocol::RelayCommandCode::kSub)};
+  });
+}
+
 }  // namespace rhizome::testing

@@ -14,6 +14,8 @@
 #include <memory>
 #include <optional>
 
+#include "rhizome/crypto/random.h"
+#include "rhizome/crypto/secret.h"
 #include "rhizome/crypto/sign.h"
 #include "rhizome/net/channel.h"
 #include "rhizome/protocol/relay_address.h"
@@ -89,5 +91,21 @@ class RelayClient {
   std::size_t statements_ignored_ = 0;
   Errc last_ignored_reason_ = Errc::kInternal;
 };
+
+// A queue on a relay with its recipient key and send key, as a test client
+// keeps it.
+struct RelayQueue {
+  crypto::Ed25519KeyPair recipient = crypto::Ed25519Generate(crypto::SystemRandom());
+  crypto::SecretBytes send_key = crypto::SecretBytes::Random(crypto::SystemRandom(), 32);
+  protocol::Id recipient_id{};
+  protocol::Id sender_id{};
+};
+
+// NEW + KEY on `c`, filling q's ids. False on any unexpected reply.
+bool MakeQueue(RelayClient& c, RelayQueue& q);
+// SEND `blob` to q (MAC'd with its send key); the reply.
+std::optional<protocol::RelayReply> SendTo(RelayClient& c, const RelayQueue& q, const Bytes& blob);
+// SUB to q (signed with its recipient key); the reply.
+std::optional<protocol::RelayReply> SubscribeTo(RelayClient& c, const RelayQueue& q);
 
 }  // namespace rhizome::testing

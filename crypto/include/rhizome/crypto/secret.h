@@ -31,6 +31,20 @@ class RandomSource;
 // Wipes memory in a way the compiler will not optimise away.
 void Wipe(MutableByteSpan bytes) noexcept;
 
+// Wipes a plain byte buffer when it leaves scope: for buffers that briefly
+// hold secrets on their way in or out of an encoding (a serialised invite, a
+// card message carrying a send key). Not movable: it stays with its scope.
+class WipeOnExit {
+ public:
+  explicit WipeOnExit(Bytes& bytes) noexcept : bytes_(bytes) {}
+  ~WipeOnExit() { Wipe(bytes_); }
+  WipeOnExit(const WipeOnExit&) = delete;
+  WipeOnExit& operator=(const WipeOnExit&) = delete;
+
+ private:
+  Bytes& bytes_;
+};
+
 class SecretBytes {
  public:
   SecretBytes() noexcept = default;  // empty
