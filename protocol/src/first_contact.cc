@@ -686,8 +686,16 @@ Result<PendingContact> PendingContact::Parse(ByteSpan s) {
     c.kk_ephemeral_ = crypto::SecretBytes::CopyFrom(field(kOffKkEphemeral, crypto::kX25519Bytes));
   }
   if (has_card) {
-    auto card = ParseContactCard(s.subspan(kPendingContactFixedBytes, card_len));
+    const ByteSpan stored_card = s.subspan(kPendingContactFixedBytes, card_len);
+    auto card = ParseContactCard(stored_card);
     if (!card) return Error{Errc::kCorrupt, "stored peer card is invalid"};
+    // Only the encoding Serialize() writes: a card with repeated or unknown
+    // fields would parse to something else than the bytes it came from.
+    auto canonical = SerializeContactCard(*card);
+    if (!canonical || !std::equal(canonical->begin(), canonical->end(), stored_card.begin(),
+                                  stored_card.end())) {
+      return Error{Errc::kCorrupt, "stored peer card is not in its canonical encoding"};
+    }
     c.peer_card_ = std::move(card).value();
   }
   auto ratchet = crypto::DoubleRatchet::Parse(s.subspan(ratchet_off, ratchet_len));
