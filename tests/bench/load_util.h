@@ -77,6 +77,17 @@ inline double Percentile(std::vector<std::uint32_t>& v, double p) {
   return v[k];
 }
 
+// Records one send-to-deliver latency in µs, or counts it as dropped once
+// `samples` holds `cap` (memory stays bounded).
+inline void RecordLatency(std::vector<std::uint32_t>& samples, std::uint64_t& dropped,
+                          std::size_t cap, std::uint64_t sent_ns, std::uint64_t now_ns) {
+  if (samples.size() < cap) {
+    samples.push_back(static_cast<std::uint32_t>(now_ns > sent_ns ? (now_ns - sent_ns) / 1000 : 0));
+  } else {
+    ++dropped;
+  }
+}
+
 inline void PutU64(std::uint8_t* p, std::uint64_t v) {
   for (int i = 7; i >= 0; --i) {
     p[i] = static_cast<std::uint8_t>(v);

@@ -239,12 +239,8 @@ void OnMessage(mosquitto*, void* obj, const mosquitto_message* msg) {
   const std::uint64_t now_ns = NowNanos();
   if (run.phase == Phase::kMeasure) {
     ++run.stats.delivered_window;
-    if (run.stats.latency_us.size() < kMaxLatencySamples) {
-      run.stats.latency_us.push_back(
-          static_cast<std::uint32_t>(now_ns > sent_ns ? (now_ns - sent_ns) / 1000 : 0));
-    } else {
-      ++run.stats.latency_dropped;
-    }
+    RecordLatency(run.stats.latency_us, run.stats.latency_dropped, kMaxLatencySamples, sent_ns,
+                  now_ns);
   }
   if (from_index >= run.conns.size()) {
     ++run.stats.bad_payloads;

@@ -47,6 +47,7 @@
 
 #include "child_process.h"
 #include "relay_client.h"
+#include "relay_process.h"
 #include "rhizome/crypto/init.h"
 #include "rhizome/crypto/random.h"
 #include "rhizome/crypto/sign.h"
@@ -87,31 +88,6 @@ constexpr int kPortAttempts = 20;
 
 // ---- the relay process -------------------------------------------------------
 
-// One run of rhizome-relay on 127.0.0.1:`port` (0 = any free port).
-class RelayRun {
- public:
-  RelayRun(const fs::path& data, const fs::path& log, std::uint16_t port) {
-    child_ = std::make_unique<ChildProcess>(
-        RHIZOME_RELAY_BIN,
-        std::vector<std::string>{"--data", data.string(), "--listen",
-                                 "127.0.0.1:" + std::to_string(port)},
-        std::map<std::string, std::string>{}, log.string());
-    auto text = child_->WaitForLinePrefix("relay address: ", kRelayStartDeadline);
-    if (!text) return;
-    address_text_ = *text;
-    auto parsed = ParseRelayAddress(*text);
-    if (parsed) address_.emplace(std::move(*parsed));
-  }
-  bool ok() const { return address_.has_value(); }
-  const RelayAddress& address() const { return *address_; }
-  const std::string& address_text() const { return address_text_; }
-  ChildProcess& process() { return *child_; }
-
- private:
-  std::unique_ptr<ChildProcess> child_;
-  std::string address_text_;
-  std::optional<RelayAddress> address_;
-};
 
 // A port below the kernel's ephemeral range, so no client socket (whose local
 // port comes from that range) can hold it while the relay is down, and a
@@ -391,11 +367,12 @@ TEST_F(RelayCrashTest, AcknowledgedMessagesSurviveRandomKill9UnderLoad) {
   const auto start = Clock::now();
 
   // First start: a port below the ephemeral range, kept for every restart.
-  std::unique_ptr<RelayRun> relay;
+  std::unique_ptr<RelayProcess> relay;
   std::uint16_t port = 0;
   for (int attempt = 0; attempt < kPortAttempts; ++attempt) {
     port = CandidatePort(prng);
-    relay = std::make_unique<RelayRun>(data(), log(), port);
+    relay = std::make_unique<RelayProcess>(data(), log(), port, std::vector<std::string>{}, false,
+                                           kRelayStartDeadline);
     if (relay->ok()) break;
   }
   ASSERT_TRUE(relay->ok()) << LogTail();
@@ -449,7 +426,8 @@ TEST_F(RelayCrashTest, AcknowledgedMessagesSurviveRandomKill9UnderLoad) {
     relay->process().Signal(SIGKILL);
     ASSERT_EQ(relay->process().Wait(10s), 128 + SIGKILL)
         << "kill " << k << ": the relay was not running (it died on its own)\n" << LogTail();
-    relay = std::make_unique<RelayRun>(data(), log(), port);
+    relay = std::make_unique<RelayProcess>(data(), log(), port, std::vector<std::string>{}, false,
+                                           kRelayStartDeadline);
     ASSERT_TRUE(relay->ok()) << "restart " << k << " failed\n" << LogTail();
     EXPECT_EQ(relay->address_text(), address_text) << "the relay's address changed on restart";
   }

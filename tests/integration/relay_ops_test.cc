@@ -19,6 +19,7 @@
 #include "child_process.h"
 #include "process.h"
 #include "relay_client.h"
+#include "relay_process.h"
 #include "rhizome/crypto/init.h"
 #include "rhizome/crypto/random.h"
 #include "rhizome/crypto/sign.h"
@@ -40,37 +41,6 @@ ProcessOptions Bounded() {
 
 fs::path SourceRoot() { return fs::path(RHIZOME_VECTORS_DIR).parent_path().parent_path(); }
 
-// A relay process; `args` after --data. Reads the address (and the metrics
-// address when --metrics is on) from its stdout.
-class Relay {
- public:
-  Relay(const fs::path& data, const fs::path& log, std::vector<std::string> args,
-        bool metrics = false) {
-    std::vector<std::string> all = {"--data", data.string()};
-    all.insert(all.end(), args.begin(), args.end());
-    child_ = std::make_unique<ChildProcess>(RHIZOME_RELAY_BIN, all,
-                                            std::map<std::string, std::string>{}, log.string());
-    auto text = child_->WaitForLinePrefix("relay address: ", 15s);
-    if (!text) return;
-    auto parsed = ParseRelayAddress(*text);
-    if (parsed) address_.emplace(std::move(*parsed));
-    if (metrics) {
-      auto m = child_->WaitForLinePrefix("metrics address: ", 5s);
-      if (m && m->rfind("127.0.0.1:", 0) == 0) {
-        metrics_port_ = static_cast<std::uint16_t>(std::stoi(m->substr(10)));
-      }
-    }
-  }
-  bool ok() const { return address_.has_value(); }
-  const RelayAddress& address() const { return *address_; }
-  std::uint16_t metrics_port() const { return metrics_port_; }
-  ChildProcess& process() { return *child_; }
-
- private:
-  std::unique_ptr<ChildProcess> child_;
-  std::optional<RelayAddress> address_;
-  std::uint16_t metrics_port_ = 0;
-};
 
 // One HTTP exchange on 127.0.0.1:port: sends `request` raw, returns everything
 // read until the server closes (bounded by a 5 s receive timeout).
@@ -160,7 +130,7 @@ class RelayOpsTest : public ::testing::Test {
 };
 
 TEST_F(RelayOpsTest, MetricsAreScrapedFromLoopbackAfterARoundTrip) {
-  Relay relay(data(), log(), {"--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"}, true);
+  RelayProcess relay(data(), log(), 0, {"--metrics", "127.0.0.1:0"}, true);
   ASSERT_TRUE(relay.ok()) << ReadFileOrDie(log());
   ASSERT_NE(relay.metrics_port(), 0) << "no metrics address printed";
   auto secrets = RoundTrip(relay.address());
@@ -202,7 +172,7 @@ TEST_F(RelayOpsTest, MetricsAreScrapedFromLoopbackAfterARoundTrip) {
 }
 
 TEST_F(RelayOpsTest, SilentMetricsClientIsCutOffAtTheDeadline) {
-  Relay relay(data(), log(), {"--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"}, true);
+  RelayProcess relay(data(), log(), 0, {"--metrics", "127.0.0.1:0"}, true);
   ASSERT_TRUE(relay.ok());
   ASSERT_NE(relay.metrics_port(), 0);
   // Half a request, then silence: while it stalls others are answered, and the
@@ -246,7 +216,7 @@ limits {
   max_queues_created_per_connection: 1  # one NEW per connection
 }
 )");
-  Relay relay(data(), log(), {"--config", config.string(), "--listen", "127.0.0.1:0"});
+  RelayProcess relay(data(), log(), 0, {"--config", config.string()});
   ASSERT_TRUE(relay.ok()) << ReadFileOrDie(log());
   RelayClient c(relay.address());
   ASSERT_TRUE(c.ok());
@@ -303,10 +273,10 @@ TEST_F(RelayOpsTest, BadConfigExitsWith2NamingFileLineAndField) {
 
 TEST_F(RelayOpsTest, TheExampleConfigStartsARelay) {
   // The example's listen and metrics ports may be taken here: flags override them.
-  Relay relay(data(), log(),
-              {"--config", (SourceRoot() / "relay/deploy/rhizome-relay.conf").string(), "--listen",
-               "127.0.0.1:0", "--public-host", "127.0.0.1", "--metrics", "127.0.0.1:0"},
-              true);
+  RelayProcess relay(data(), log(), 0,
+                     {"--config", (SourceRoot() / "relay/deploy/rhizome-relay.conf").string(),
+                      "--public-host", "127.0.0.1", "--metrics", "127.0.0.1:0"},
+                     true);
   ASSERT_TRUE(relay.ok()) << ReadFileOrDie(log());
   EXPECT_NE(relay.metrics_port(), 0);
   EXPECT_TRUE(fs::exists(data() / "relay.keys")) << "--data overrides the example's data";
@@ -315,7 +285,7 @@ TEST_F(RelayOpsTest, TheExampleConfigStartsARelay) {
 TEST_F(RelayOpsTest, DebugLogsNameNoClient) {
   std::vector<std::string> secrets;
   {
-    Relay relay(data(), log(), {"--listen", "127.0.0.1:0", "--log-level", "debug"});
+    RelayProcess relay(data(), log(), 0, {"--log-level", "debug"});
     ASSERT_TRUE(relay.ok()) << ReadFileOrDie(log());
     secrets = RoundTrip(relay.address());
     // A connection that sends garbage instead of a handshake: logged at debug.
@@ -343,7 +313,7 @@ TEST_F(RelayOpsTest, DebugLogsNameNoClient) {
 
 TEST_F(RelayOpsTest, ErrorLevelKeepsTheLogQuiet) {
   {
-    Relay relay(data(), log(), {"--listen", "127.0.0.1:0", "--log-level", "error"});
+    RelayProcess relay(data(), log(), 0, {"--log-level", "error"});
     ASSERT_TRUE(relay.ok()) << ReadFileOrDie(log());
     (void)RoundTrip(relay.address());
     relay.process().Signal(SIGTERM);

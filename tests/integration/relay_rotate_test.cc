@@ -19,6 +19,7 @@
 #include "child_process.h"
 #include "process.h"
 #include "relay_client.h"
+#include "relay_process.h"
 #include "rhizome/crypto/init.h"
 #include "rhizome/crypto/random.h"
 #include "rhizome/net/channel.h"
@@ -41,32 +42,6 @@ std::uint16_t FreePort() {
   return a.local_endpoint().port();
 }
 
-class Relay {
- public:
-  Relay(const fs::path& data, const fs::path& log, std::uint16_t port,
-        std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--data", data.string(), "--listen",
-                                     "127.0.0.1:" + std::to_string(port)};
-    args.insert(args.end(), extra.begin(), extra.end());
-    child_ = std::make_unique<ChildProcess>(RHIZOME_RELAY_BIN, args,
-                                            std::map<std::string, std::string>{}, log.string());
-    if (auto text = child_->WaitForLinePrefix("relay address: ", 15s)) text_ = *text;
-  }
-  const std::string& address_text() const { return text_; }
-  RelayAddress address() const { return ParseRelayAddress(text_).value(); }
-  // SIGTERM and wait: exit 0 expected. A handshake first proves the event
-  // loop (and with it the SIGTERM handler) is running: the relay prints its
-  // address before it installs the handler.
-  std::optional<int> Stop() {
-    if (auto parsed = ParseRelayAddress(text_)) RelayClient probe(*parsed);
-    child_->Signal(SIGTERM);
-    return child_->Wait(10s);
-  }
-
- private:
-  std::unique_ptr<ChildProcess> child_;
-  std::string text_;
-};
 
 bool Send(RelayClient& c, const RelayQueue& q, const Bytes& blob) {
   auto r = SendTo(c, q, blob);
@@ -112,7 +87,7 @@ TEST_F(RelayRotateTest, ClientWithTheOldAddressFollowsTheStatementDuringTheTrans
   std::string text_a;
   RelayQueue q;
   {
-    Relay relay(data(), log(), port, {"--closed"});
+    RelayProcess relay(data(), log(), port, {"--closed"});
     ASSERT_FALSE(relay.address_text().empty());
     text_a = relay.address_text();
     RelayClient c(relay.address());
@@ -133,7 +108,7 @@ TEST_F(RelayRotateTest, ClientWithTheOldAddressFollowsTheStatementDuringTheTrans
   EXPECT_EQ(b.port, a.port);
   EXPECT_TRUE(b.psk.ConstantTimeEquals(a.psk));  // --noise keeps the access key
 
-  Relay relay(data(), log(), port);
+  RelayProcess relay(data(), log(), port);
   ASSERT_EQ(relay.address_text(), text_b);  // the restarted relay serves the new keys
 
   // A client holding A still gets in, and follows the pushed statement to B.
@@ -169,9 +144,9 @@ TEST_F(RelayRotateTest, AfterTheTransitionTheOldAddressFailsCleanly) {
   const std::uint16_t port = FreePort();
   RelayAddress a;
   {
-    Relay relay(data(), log(), port);
+    RelayProcess relay(data(), log(), port);
     ASSERT_FALSE(relay.address_text().empty());
-    a = relay.address();
+    a = relay.address().Clone();
     ASSERT_EQ(relay.Stop(), 0);
   }
   const std::string text_b = Rotate({"--transition", "1s"});
@@ -181,7 +156,7 @@ TEST_F(RelayRotateTest, AfterTheTransitionTheOldAddressFailsCleanly) {
   const std::uint64_t rotated_by = UnixNow();
   while (UnixNow() <= rotated_by + 1) std::this_thread::sleep_for(100ms);
 
-  Relay relay(data(), log(), port);
+  RelayProcess relay(data(), log(), port);
   ASSERT_EQ(relay.address_text(), text_b);
   RelayClient old_client(a);
   EXPECT_FALSE(old_client.ok());  // the handshake under the old key is refused
@@ -201,9 +176,9 @@ TEST_F(RelayRotateTest, NewAccessKeyLocksOutTheOldAddressAtOnce) {
   const std::uint16_t port = FreePort();
   RelayAddress a;
   {
-    Relay relay(data(), log(), port, {"--closed"});
+    RelayProcess relay(data(), log(), port, {"--closed"});
     ASSERT_FALSE(relay.address_text().empty());
-    a = relay.address();
+    a = relay.address().Clone();
     ASSERT_EQ(relay.Stop(), 0);
   }
   const std::string text_b = Rotate({"--psk"});
@@ -211,7 +186,7 @@ TEST_F(RelayRotateTest, NewAccessKeyLocksOutTheOldAddressAtOnce) {
   EXPECT_EQ(b.noise_key, a.noise_key);
   EXPECT_FALSE(b.psk.ConstantTimeEquals(a.psk));
 
-  Relay relay(data(), log(), port);
+  RelayProcess relay(data(), log(), port);
   RelayClient old_client(a);
   EXPECT_FALSE(old_client.ok());  // whoever held the old key learns nothing new
   RelayClient fresh(b);
@@ -231,7 +206,7 @@ TEST_F(RelayRotateTest, RotateWithoutTheKeyFileSaysToPutItBack) {
 TEST_F(RelayRotateTest, AccessKeyChangeWithATransitionIsRefused) {
   const std::uint16_t port = FreePort();
   {
-    Relay relay(data(), log(), port, {"--closed"});
+    RelayProcess relay(data(), log(), port, {"--closed"});
     ASSERT_FALSE(relay.address_text().empty());
     ASSERT_EQ(relay.Stop(), 0);
   }

@@ -11,6 +11,7 @@
 #include "child_process.h"
 #include "process.h"
 #include "relay_client.h"
+#include "relay_process.h"
 #include "rhizome/crypto/aead.h"
 #include "rhizome/crypto/init.h"
 #include "rhizome/crypto/random.h"
@@ -25,30 +26,6 @@ using namespace std::chrono_literals;
 using namespace protocol;
 using Queue = RelayQueue;
 
-class RelayProcess {
- public:
-  RelayProcess(const fs::path& data, const fs::path& log, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--data", data.string(), "--listen", "127.0.0.1:0"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    child_ = std::make_unique<ChildProcess>(RHIZOME_RELAY_BIN, args,
-                                            std::map<std::string, std::string>{}, log.string());
-    auto text = child_->WaitForLinePrefix("relay address: ", 15s);
-    if (text) {
-      address_text_ = *text;
-      auto parsed = ParseRelayAddress(*text);
-      if (parsed) address_.emplace(std::move(*parsed));
-    }
-  }
-  bool ok() const { return address_.has_value(); }
-  const RelayAddress& address() const { return *address_; }
-  const std::string& address_text() const { return address_text_; }
-  ChildProcess& process() { return *child_; }
-
- private:
-  std::unique_ptr<ChildProcess> child_;
-  std::string address_text_;
-  std::optional<RelayAddress> address_;
-};
 
 // A recipient's queue on the relay.
 
@@ -107,7 +84,7 @@ class RelayTest : public ::testing::Test {
 };
 
 TEST_F(RelayTest, PrintsItsAddressAndTheAddressCommandRepeatsIt) {
-  RelayProcess relay(data(), log());
+  RelayProcess relay(data(), log(), 0);
   ASSERT_TRUE(relay.ok()) << ReadFileOrDie(log());
   EXPECT_TRUE(relay.address().psk.empty()) << "an open relay carries no access key";
   auto again = RunProcess(RHIZOME_RELAY_BIN, {"address", "--data", data().string()});
@@ -116,7 +93,7 @@ TEST_F(RelayTest, PrintsItsAddressAndTheAddressCommandRepeatsIt) {
 }
 
 TEST_F(RelayTest, QueueRoundTripAcrossTwoConnections) {
-  RelayProcess relay(data(), log());
+  RelayProcess relay(data(), log(), 0);
   ASSERT_TRUE(relay.ok());
   Queue q;
   RelayClient recipient(relay.address());
@@ -145,7 +122,7 @@ TEST_F(RelayTest, QueueRoundTripAcrossTwoConnections) {
 }
 
 TEST_F(RelayTest, WrongMacIsRefusedLikeAnUnknownQueue) {
-  RelayProcess relay(data(), log());
+  RelayProcess relay(data(), log(), 0);
   ASSERT_TRUE(relay.ok());
   Queue q;
   RelayClient c(relay.address());
@@ -173,7 +150,7 @@ TEST_F(RelayTest, AcknowledgedMessagesSurviveKill9) {
   Queue q;
   std::vector<Bytes> sent;
   {
-    RelayProcess relay(data(), log());
+    RelayProcess relay(data(), log(), 0);
     ASSERT_TRUE(relay.ok());
     RelayClient c(relay.address());
     ASSERT_TRUE(MakeQueue(c, q));
@@ -186,7 +163,7 @@ TEST_F(RelayTest, AcknowledgedMessagesSurviveKill9) {
     relay.process().Signal(SIGKILL);
     ASSERT_EQ(relay.process().Wait(10s), 128 + SIGKILL);
   }
-  RelayProcess again(data(), log());
+  RelayProcess again(data(), log(), 0);
   ASSERT_TRUE(again.ok()) << ReadFileOrDie(log());
   auto got = Drain(again.address(), q, /*ack=*/true);
   ASSERT_EQ(got.size(), sent.size());
@@ -195,7 +172,7 @@ TEST_F(RelayTest, AcknowledgedMessagesSurviveKill9) {
 }
 
 TEST_F(RelayTest, SigtermStopsCleanly) {
-  RelayProcess relay(data(), log());
+  RelayProcess relay(data(), log(), 0);
   ASSERT_TRUE(relay.ok());
   RelayClient c(relay.address());
   ASSERT_TRUE(c.ok());
@@ -204,7 +181,7 @@ TEST_F(RelayTest, SigtermStopsCleanly) {
 }
 
 TEST_F(RelayTest, ClosedRelayRefusesClientsWithoutItsAccessKey) {
-  RelayProcess relay(data(), log(), {"--closed"});
+  RelayProcess relay(data(), log(), 0, {"--closed"});
   ASSERT_TRUE(relay.ok());
   ASSERT_EQ(relay.address().psk.size(), 32u);
   RelayClient with_key(relay.address());
@@ -225,7 +202,7 @@ TEST_F(RelayTest, RelayFilesHoldNoMarkerKeyOrName) {
       kName + "|" + kPlain + "|" + ToHex(identity.public_key);
   Queue q;
   {
-    RelayProcess relay(data(), log());
+    RelayProcess relay(data(), log(), 0);
     ASSERT_TRUE(relay.ok());
     RelayClient c(relay.address());
     ASSERT_TRUE(MakeQueue(c, q));
