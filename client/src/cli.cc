@@ -6,13 +6,18 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <cstdio>
+#include <ctime>
+#include <iterator>
 #include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
 
+#include "demo.h"
 #include "passphrase.h"
+#include "rhizome/client/messenger.h"
 #include "rhizome/cli/v1/cli.pb.h"
 #include "rhizome/crypto/pwhash.h"
 #include "rhizome/crypto/random.h"
@@ -194,62 +199,389 @@ int CmdWipe(const GlobalOptions& g, bool yes, bool json) {
   return kExitOk;
 }
 
-int CmdDemo() {
-  std::string templ = (fs::temp_directory_path() / "rhizome-demo-XXXXXX").string();
-  if (mkdtemp(templ.data()) == nullptr) return FailText("cannot create a temporary directory");
-  const fs::path root = templ;
-  const fs::path dir = root / "profile";
-  auto& rng = crypto::SystemRandom();
 
-  std::cout << "Rhizome demo: a throw-away profile in " << dir.string() << "\n\n";
-  // A random passphrase: the demo never asks, never stores it.
-  auto pass = crypto::SecretBytes::Random(rng, 24);
-  auto params = crypto::Argon2idParams::Interactive();
+// --- messaging commands ---------------------------------------------------------
 
-  int rc = kExitOk;
-  {
-    auto identity = protocol::GenerateIdentity("Demo Representative", rng);
-    auto profile = identity ? storage::Profile::Create(dir, pass.expose(), params, rng)
-                            : Result<storage::Profile>(identity.error());
-    if (!profile) {
-      rc = Fail(profile.error());
-    } else if (auto st = storage::SaveIdentity(profile->db(), *identity); !st) {
-      rc = Fail(st.error());
-    } else {
-      std::cout << "1. Created an identity and an encrypted profile (SQLCipher, key wrapped "
-                   "under Argon2id):\n";
-      PrintIdentity(DescribeIdentity(*identity, dir), false);
-    }
+// Longest duration text accepted ("90d", "12h", "30m", "45s", "off").
+constexpr std::size_t kMaxDurationChars = 16;
+constexpr auto kNetworkTimeout = std::chrono::seconds(20);
+// `rhizome send` reads a message from stdin up to this many bytes.
+constexpr std::size_t kMaxStdinMessageBytes = client::kMaxTextBytes + 1;
+
+// "off"/"0" -> 0; N followed by s, m, h or d. Errors: kInvalidArgument.
+Result<std::uint64_t> ParseDuration(std::string_view text) {
+  const Error bad{Errc::kInvalidArgument,
+                  "a duration is a number with s, m, h or d (for example 7d), or off"};
+  if (text.empty() || text.size() > kMaxDurationChars) return bad;
+  if (text == "off" || text == "0") return std::uint64_t{0};
+  std::uint64_t unit = 1;
+  switch (text.back()) {
+    case 's': unit = 1; break;
+    case 'm': unit = 60; break;
+    case 'h': unit = 3600; break;
+    case 'd': unit = 86400; break;
+    default: return bad;
   }
-  if (rc == kExitOk) {
-    {
-      auto reopened = storage::Profile::Open(dir, pass.expose());
-      auto identity = reopened ? storage::LoadIdentity(reopened->db())
-                               : Result<protocol::Identity>(reopened.error());
-      if (!identity) {
-        rc = Fail(identity.error());
-      } else {
-        std::cout << "\n2. Locked and unlocked it again with the passphrase: identity "
-                  << protocol::IdentityFingerprint(identity->signing.public_key)
-                  << " restored.\n";
-      }
-    }  // closed again here
-    auto wrong = storage::Profile::Open(dir, AsBytes("not the passphrase"));
-    std::cout << "3. A wrong passphrase is refused: "
-              << (wrong ? "UNEXPECTEDLY ACCEPTED" : wrong.error().message) << "\n";
-    if (wrong || wrong.error().code != Errc::kWrongPassphrase) rc = kExitFailed;
-  }
-  if (auto st = storage::Profile::Wipe(dir, rng); !st) {
-    rc = Fail(st.error());
+  std::uint64_t n = 0;
+  const char* first = text.data();
+  const char* last = text.data() + text.size() - 1;
+  auto [ptr, ec] = std::from_chars(first, last, n);
+  if (ec != std::errc() || ptr != last || n == 0 || n > (1ull << 32)) return bad;
+  return n * unit;
+}
+
+std::string FormatTime(std::uint64_t unix_seconds) {
+  std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
+  return buf;
+}
+
+void PrintDone(const std::string& message, const fs::path& dir, bool json) {
+  if (json) {
+    cli::v1::Done done;
+    done.set_message(message);
+    done.set_profile(dir.string());
+    PrintJson(done);
   } else {
-    std::cout << "4. Wiped the profile (key file overwritten, files removed).\n";
+    std::cout << message << "\n";
   }
-  std::error_code ec;
-  fs::remove_all(root, ec);
-  if (rc == kExitOk) {
-    std::cout << "\nTo make your own: rhizome init --name \"Your Name\"\n";
+}
+
+// Opens the profile and the messenger on it; runs `fn(messenger, dir)`.
+template <class Fn>
+int WithMessenger(const GlobalOptions& g, Fn fn) {
+  const fs::path dir = ResolveProfileDir(g);
+  auto profile = OpenProfile(g, dir);
+  if (!profile) return Fail(profile.error());
+  auto messenger = client::Messenger::Open(*profile, crypto::SystemRandom());
+  if (!messenger) return Fail(messenger.error());
+  return fn(*messenger, dir);
+}
+
+cli::v1::Contact ToProto(const client::ContactInfo& c) {
+  cli::v1::Contact p;
+  p.set_name(c.alias);
+  p.set_status(client::ContactStatusName(c.status));
+  p.set_fingerprint(c.fingerprint);
+  p.set_verified(c.verified);
+  p.set_expire_seconds(c.expire_seconds);
+  p.set_created_at(c.created_at);
+  return p;
+}
+
+cli::v1::Message ToProto(const client::MessageInfo& m) {
+  cli::v1::Message p;
+  p.set_contact(m.contact);
+  p.set_outgoing(m.outgoing);
+  p.set_seq(m.seq);
+  p.set_text(m.text);
+  p.set_sent_at_ms(m.sent_at_ms);
+  p.set_stored_at(m.stored_at);
+  p.set_state(client::MessageStateName(m.state));
+  return p;
+}
+
+struct RelayOptions {
+  std::string address;
+  bool json = false;
+};
+
+int CmdRelayAdd(const GlobalOptions& g, const RelayOptions& o) {
+  return WithMessenger(g, [&](client::Messenger& m, const fs::path&) {
+    auto added = m.AddRelay(o.address);
+    if (!added) return Fail(added.error());
+    if (o.json) {
+      cli::v1::Relay r;
+      r.set_address(added->address);
+      r.set_added_at(added->added_at);
+      PrintJson(r);
+    } else {
+      std::cout << "Relay added. New contacts get a mailbox on each of your relays (two are "
+                   "recommended, so one being down loses nothing).\n";
+    }
+    return kExitOk;
+  });
+}
+
+int CmdRelayRemove(const GlobalOptions& g, const RelayOptions& o) {
+  return WithMessenger(g, [&](client::Messenger& m, const fs::path& dir) {
+    if (auto st = m.RemoveRelay(o.address); !st) return Fail(st.error());
+    PrintDone("Relay removed from the profile. Existing contacts keep the mailboxes they have.",
+              dir, o.json);
+    return kExitOk;
+  });
+}
+
+int CmdRelayList(const GlobalOptions& g, bool json) {
+  return WithMessenger(g, [&](client::Messenger& m, const fs::path&) {
+    auto relays = m.ListRelays();
+    if (!relays) return Fail(relays.error());
+    if (json) {
+      cli::v1::RelayList list;
+      for (const auto& r : *relays) {
+        auto* p = list.add_relays();
+        p->set_address(r.address);
+        p->set_added_at(r.added_at);
+      }
+      PrintJson(list);
+    } else if (relays->empty()) {
+      std::cout << "No relays: contacts can only be reached directly. Add one with "
+                   "`rhizome relay add ADDRESS`.\n";
+    } else {
+      for (const auto& r : *relays) std::cout << r.address << "\n";
+    }
+    return kExitOk;
+  });
+}
+
+struct InviteCmdOptions {
+  std::uint32_t uses = 1;
+  std::string expires = "7d";
+  std::optional<std::string> revoke;
+  bool list = false;
+  bool json = false;
+};
+
+int CmdInvite(const GlobalOptions& g, const InviteCmdOptions& o) {
+  return WithMessenger(g, [&](client::Messenger& m, const fs::path& dir) {
+    if (o.revoke) {
+      if (auto st = m.RevokeInvite(*o.revoke, kNetworkTimeout); !st) return Fail(st.error());
+      PrintDone("Invite revoked: its key is destroyed and its request queue deleted.", dir,
+                o.json);
+      return kExitOk;
+    }
+    if (o.list) {
+      auto invites = m.ListInvites();
+      if (!invites) return Fail(invites.error());
+      if (o.json) {
+        cli::v1::InviteList list;
+        for (const auto& i : *invites) {
+          auto* p = list.add_invites();
+          p->set_id(i.id);
+          p->set_expires_at(i.expires_at);
+          p->set_uses_left(i.uses_left);
+        }
+        PrintJson(list);
+      } else {
+        if (invites->empty()) std::cout << "No open invites.\n";
+        for (const auto& i : *invites) {
+          std::cout << i.id << "  expires " << FormatTime(i.expires_at) << "  uses left "
+                    << i.uses_left << "\n";
+        }
+      }
+      return kExitOk;
+    }
+    auto lifetime = ParseDuration(o.expires);
+    if (!lifetime) return Fail(lifetime.error());
+    if (*lifetime == 0) return FailText("an invite must expire: give --expires a duration");
+    auto made = m.CreateInvite(o.uses, *lifetime, kNetworkTimeout);
+    if (!made) return Fail(made.error());
+    if (o.json) {
+      cli::v1::Invite p;
+      p.set_id(made->id);
+      p.set_code(made->code);
+      p.set_expires_at(made->expires_at);
+      p.set_uses_left(made->uses_left);
+      PrintJson(p);
+    } else {
+      std::cout << made->code << "\n\n"
+                << "Give this code to the person you are inviting, in person or over a channel "
+                   "you trust.\nAnyone holding it can ask to become your contact until it "
+                   "expires (" << FormatTime(made->expires_at) << ", " << made->uses_left
+                << (made->uses_left == 1 ? " use" : " uses") << ").\nRevoke it with `rhizome "
+                   "invite --revoke " << made->id << "`.\n";
+    }
+    return kExitOk;
+  });
+}
+
+struct AcceptOptions {
+  std::string code;
+  std::string name;
+  bool json = false;
+};
+
+int CmdAccept(const GlobalOptions& g, const AcceptOptions& o) {
+  return WithMessenger(g, [&](client::Messenger& m, const fs::path&) {
+    auto contact = m.AcceptInvite(o.code, o.name, kNetworkTimeout);
+    if (!contact) return Fail(contact.error());
+    if (o.json) {
+      PrintJson(ToProto(*contact));
+    } else {
+      std::cout << "Contact request stored and sent (or queued) as \"" << contact->alias
+                << "\".\nThe contact is confirmed once the inviter's device answers: run "
+                   "`rhizome sync` later, or keep `rhizome daemon` running.\n";
+    }
+    return kExitOk;
+  });
+}
+
+int CmdContacts(const GlobalOptions& g, bool json) {
+  return WithMessenger(g, [&](client::Messenger& m, const fs::path&) {
+    auto contacts = m.ListContacts();
+    if (!contacts) return Fail(contacts.error());
+    if (json) {
+      cli::v1::ContactList list;
+      for (const auto& c : *contacts) *list.add_contacts() = ToProto(c);
+      PrintJson(list);
+      return kExitOk;
+    }
+    if (contacts->empty()) {
+      std::cout << "No contacts yet. Make an invite with `rhizome invite` or accept one with "
+                   "`rhizome accept CODE`.\n";
+    }
+    for (const auto& c : *contacts) {
+      std::cout << c.alias << "  [" << client::ContactStatusName(c.status) << "]"
+                << (c.verified ? " verified" : "")
+                << (c.fingerprint.empty() ? "" : "  " + c.fingerprint) << "\n";
+    }
+    return kExitOk;
+  });
+}
+
+struct VerifyOptions {
+  std::string contact;
+  bool confirm = false;
+  bool json = false;
+};
+
+int CmdVerify(const GlobalOptions& g, const VerifyOptions& o) {
+  return WithMessenger(g, [&](client::Messenger& m, const fs::path&) {
+    auto safety = m.Safety(o.contact, o.confirm);
+    if (!safety) return Fail(safety.error());
+    if (o.json) {
+      cli::v1::Safety p;
+      p.set_contact(safety->contact);
+      p.set_safety_number(safety->safety_number);
+      p.set_verified(safety->verified);
+      PrintJson(p);
+    } else {
+      std::cout << "Safety number with " << safety->contact << ":\n\n  "
+                << safety->safety_number << "\n\n"
+                << "Compare it with the number on their device, in person or on a call. If it "
+                   "matches, run `rhizome verify " << safety->contact << " --confirm`.\n"
+                << (safety->verified ? "Status: verified.\n" : "Status: not verified yet.\n");
+    }
+    return kExitOk;
+  });
+}
+
+struct SendOptions {
+  std::string contact;
+  std::optional<std::string> text;
+  bool json = false;
+};
+
+int CmdSend(const GlobalOptions& g, const SendOptions& o) {
+  std::string text;
+  if (o.text) {
+    text = *o.text;
+  } else {
+    std::string buf(kMaxStdinMessageBytes + 1, '\0');
+    std::cin.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    buf.resize(static_cast<std::size_t>(std::cin.gcount()));
+    if (buf.size() > client::kMaxTextBytes + 1) {
+      return FailText("message is too long (at most 16000 bytes)");
+    }
+    while (!buf.empty() && buf.back() == '\n') buf.pop_back();
+    text = std::move(buf);
   }
-  return rc;
+  return WithMessenger(g, [&](client::Messenger& m, const fs::path&) {
+    auto sent = m.Send(o.contact, text);
+    if (!sent) return Fail(sent.error());
+    if (o.json) {
+      PrintJson(ToProto(*sent));
+    } else {
+      std::cout << "Queued for " << sent->contact
+                << ". It leaves with the next `rhizome sync` (or at once if the daemon runs).\n";
+    }
+    return kExitOk;
+  });
+}
+
+struct ReadOptions {
+  std::optional<std::string> contact;
+  bool json = false;
+};
+
+int CmdRead(const GlobalOptions& g, const ReadOptions& o) {
+  return WithMessenger(g, [&](client::Messenger& m, const fs::path&) {
+    std::optional<std::string_view> who;
+    if (o.contact) who = *o.contact;
+    auto messages = m.Read(who);
+    if (!messages) return Fail(messages.error());
+    if (o.json) {
+      cli::v1::MessageList list;
+      for (const auto& msg : *messages) *list.add_messages() = ToProto(msg);
+      PrintJson(list);
+      return kExitOk;
+    }
+    if (messages->empty()) std::cout << "No messages.\n";
+    std::string current;
+    for (const auto& msg : *messages) {
+      if (msg.contact != current) {
+        current = msg.contact;
+        std::cout << "== " << current << " ==\n";
+      }
+      std::cout << FormatTime(msg.stored_at) << (msg.outgoing ? "  me: " : "  them: ") << msg.text;
+      if (msg.outgoing) std::cout << "  (" << client::MessageStateName(msg.state) << ")";
+      std::cout << "\n";
+    }
+    return kExitOk;
+  });
+}
+
+struct ExpireOptions {
+  std::string contact;
+  std::string duration;
+  bool json = false;
+};
+
+int CmdExpire(const GlobalOptions& g, const ExpireOptions& o) {
+  auto seconds = ParseDuration(o.duration);
+  if (!seconds) return Fail(seconds.error());
+  return WithMessenger(g, [&](client::Messenger& m, const fs::path& dir) {
+    if (auto st = m.SetExpiry(o.contact, *seconds); !st) return Fail(st.error());
+    PrintDone(*seconds == 0 ? "Disappearing messages off for this conversation."
+                            : "New messages in this conversation disappear after " + o.duration +
+                                  ".",
+              dir, o.json);
+    return kExitOk;
+  });
+}
+
+struct SyncOptions {
+  std::uint32_t timeout_seconds = 30;
+  bool json = false;
+};
+
+int CmdSync(const GlobalOptions& g, const SyncOptions& o) {
+  return WithMessenger(g, [&](client::Messenger& m, const fs::path&) {
+    auto report = m.Sync(std::chrono::seconds(o.timeout_seconds));
+    if (!report) return Fail(report.error());
+    if (o.json) {
+      cli::v1::SyncResult p;
+      p.set_received(report->received);
+      p.set_uploaded(report->uploaded);
+      p.set_receipts(report->receipts);
+      p.set_contacts_confirmed(report->contacts_confirmed);
+      p.set_relays_unreachable(report->relays_unreachable);
+      p.set_dropped(report->dropped);
+      PrintJson(p);
+    } else {
+      std::cout << "Sync: " << report->received << " new message(s), " << report->uploaded
+                << " upload(s), " << report->receipts << " receipt(s), "
+                << report->contacts_confirmed << " contact(s) confirmed";
+      if (report->relays_unreachable > 0) {
+        std::cout << "; " << report->relays_unreachable << " relay(s) unreachable";
+      }
+      std::cout << ".\n";
+    }
+    return kExitOk;
+  });
 }
 
 }  // namespace
@@ -300,6 +632,69 @@ int RunCli(int argc, char** argv) {
   wipe->add_flag("--yes", wipe_yes, "Do not ask for confirmation");
   wipe->add_flag("--json", wipe_json, "Print JSON");
 
+  // Messaging.
+  RelayOptions relay_opts;
+  bool relay_list_json = false;
+  auto* relay = app.add_subcommand("relay", "Manage the relays that keep your mailboxes");
+  relay->require_subcommand(1);
+  auto* relay_add = relay->add_subcommand("add", "Add a relay (its rhizome-relay:// address)");
+  relay_add->add_option("ADDRESS", relay_opts.address, "The relay's address")->required();
+  relay_add->add_flag("--json", relay_opts.json, "Print JSON");
+  auto* relay_remove = relay->add_subcommand("remove", "Remove a relay from the profile");
+  relay_remove->add_option("ADDRESS", relay_opts.address, "The address (or its first 20+ characters)")
+      ->required();
+  relay_remove->add_flag("--json", relay_opts.json, "Print JSON");
+  auto* relay_list = relay->add_subcommand("list", "List the profile's relays");
+  relay_list->add_flag("--json", relay_list_json, "Print JSON");
+
+  InviteCmdOptions invite_opts;
+  auto* invite = app.add_subcommand("invite", "Make an invite code for a new contact");
+  invite->add_option("--uses", invite_opts.uses, "How many people may use it (default 1)")
+      ->check(CLI::Range(1u, client::kMaxInviteUses));
+  invite->add_option("--expires", invite_opts.expires, "Lifetime, e.g. 30m, 12h, 7d (default 7d)");
+  invite->add_option("--revoke", invite_opts.revoke, "Destroy the invite with this id");
+  invite->add_flag("--list", invite_opts.list, "List open invites");
+  invite->add_flag("--json", invite_opts.json, "Print JSON");
+
+  AcceptOptions accept_opts;
+  auto* accept = app.add_subcommand("accept", "Accept an invite code: send a contact request");
+  accept->add_option("CODE", accept_opts.code, "The invite code (rhizome-invite:...)")->required();
+  accept->add_option("--name", accept_opts.name, "What to call this contact");
+  accept->add_flag("--json", accept_opts.json, "Print JSON");
+
+  bool contacts_json = false;
+  auto* contacts = app.add_subcommand("contacts", "List contacts");
+  contacts->add_flag("--json", contacts_json, "Print JSON");
+
+  VerifyOptions verify_opts;
+  auto* verify = app.add_subcommand("verify", "Show a contact's safety number; --confirm marks it verified");
+  verify->add_option("CONTACT", verify_opts.contact, "Contact name")->required();
+  verify->add_flag("--confirm", verify_opts.confirm, "The numbers matched: mark verified");
+  verify->add_flag("--json", verify_opts.json, "Print JSON");
+
+  SendOptions send_opts;
+  auto* send = app.add_subcommand("send", "Queue a message (TEXT, or stdin if omitted)");
+  send->add_option("CONTACT", send_opts.contact, "Contact name")->required();
+  send->add_option("TEXT", send_opts.text, "The message");
+  send->add_flag("--json", send_opts.json, "Print JSON");
+
+  ReadOptions read_opts;
+  auto* read = app.add_subcommand("read", "Show conversations with delivery state");
+  read->add_option("CONTACT", read_opts.contact, "Only this contact");
+  read->add_flag("--json", read_opts.json, "Print JSON");
+
+  ExpireOptions expire_opts;
+  auto* expire = app.add_subcommand("expire", "Disappearing messages for a conversation");
+  expire->add_option("CONTACT", expire_opts.contact, "Contact name")->required();
+  expire->add_option("DURATION", expire_opts.duration, "e.g. 1h, 7d, or off")->required();
+  expire->add_flag("--json", expire_opts.json, "Print JSON");
+
+  SyncOptions sync_opts;
+  auto* sync = app.add_subcommand("sync", "One delivery pass over your relays, then exit");
+  sync->add_option("--timeout", sync_opts.timeout_seconds, "Give up after this many seconds")
+      ->check(CLI::Range(1u, 3600u));
+  sync->add_flag("--json", sync_opts.json, "Print JSON");
+
   auto* demo = app.add_subcommand("demo", "A guided tour on this machine, in a temporary directory");
 
   try {
@@ -313,7 +708,18 @@ int RunCli(int argc, char** argv) {
   if (id->parsed()) return CmdId(g, id_json);
   if (passwd->parsed()) return CmdPasswd(g, passwd_opts);
   if (wipe->parsed()) return CmdWipe(g, wipe_yes, wipe_json);
-  if (demo->parsed()) return CmdDemo();
+  if (relay_add->parsed()) return CmdRelayAdd(g, relay_opts);
+  if (relay_remove->parsed()) return CmdRelayRemove(g, relay_opts);
+  if (relay_list->parsed()) return CmdRelayList(g, relay_list_json);
+  if (invite->parsed()) return CmdInvite(g, invite_opts);
+  if (accept->parsed()) return CmdAccept(g, accept_opts);
+  if (contacts->parsed()) return CmdContacts(g, contacts_json);
+  if (verify->parsed()) return CmdVerify(g, verify_opts);
+  if (send->parsed()) return CmdSend(g, send_opts);
+  if (read->parsed()) return CmdRead(g, read_opts);
+  if (expire->parsed()) return CmdExpire(g, expire_opts);
+  if (sync->parsed()) return CmdSync(g, sync_opts);
+  if (demo->parsed()) return RunDemo();
   return kExitUsage;
 }
 

@@ -29,6 +29,109 @@ CREATE TABLE settings (
   value BLOB
 );
 )sql",
+    // 1 -> 2: one-to-one messaging (client/src/messenger.cc, docs/client-storage.md).
+    R"sql(
+CREATE TABLE relays (
+  id              INTEGER PRIMARY KEY,
+  address         TEXT NOT NULL UNIQUE,
+  followed_serial INTEGER NOT NULL DEFAULT 0,
+  added_at        INTEGER NOT NULL
+);
+CREATE TABLE invites (
+  id             INTEGER PRIMARY KEY,
+  label          TEXT NOT NULL UNIQUE,
+  key_secret     BLOB NOT NULL,
+  invite_secret  BLOB NOT NULL,
+  fingerprint    BLOB NOT NULL,
+  expires_at     INTEGER NOT NULL,
+  multi_use      INTEGER NOT NULL,
+  uses_left      INTEGER NOT NULL,
+  created_at     INTEGER NOT NULL
+);
+CREATE TABLE invite_requests (
+  invite_id  INTEGER NOT NULL REFERENCES invites(id) ON DELETE CASCADE,
+  request_id BLOB NOT NULL,
+  PRIMARY KEY (invite_id, request_id)
+);
+CREATE TABLE contacts (
+  id             INTEGER PRIMARY KEY,
+  alias          TEXT NOT NULL UNIQUE,
+  alias_set      INTEGER NOT NULL DEFAULT 0,
+  role           INTEGER NOT NULL,
+  state          INTEGER NOT NULL,
+  session        BLOB NOT NULL,
+  peer_card      BLOB,
+  identity_key   BLOB,
+  verified       INTEGER NOT NULL DEFAULT 0,
+  next_seq       INTEGER NOT NULL DEFAULT 1,
+  last_sent_hash BLOB,
+  expire_seconds INTEGER NOT NULL DEFAULT 0,
+  created_at     INTEGER NOT NULL
+);
+CREATE TABLE inbound_queues (
+  id               INTEGER PRIMARY KEY,
+  relay_address    TEXT NOT NULL,
+  recipient_id     BLOB NOT NULL,
+  sender_id        BLOB NOT NULL,
+  recipient_seed   BLOB NOT NULL,
+  send_key         BLOB NOT NULL,
+  seal_secret      BLOB NOT NULL,
+  invite_id        INTEGER REFERENCES invites(id) ON DELETE CASCADE,
+  contact_id       INTEGER REFERENCES contacts(id) ON DELETE CASCADE,
+  UNIQUE (relay_address, recipient_id),
+  CHECK ((invite_id IS NULL) <> (contact_id IS NULL))
+);
+CREATE TABLE outbound_queues (
+  id            INTEGER PRIMARY KEY,
+  contact_id    INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+  relay_address TEXT NOT NULL,
+  sender_id     BLOB NOT NULL,
+  send_key      BLOB NOT NULL,
+  seal_key      BLOB NOT NULL
+);
+CREATE TABLE messages (
+  id           INTEGER PRIMARY KEY,
+  contact_id   INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+  outgoing     INTEGER NOT NULL,
+  message_id   BLOB NOT NULL,
+  seq          INTEGER NOT NULL,
+  type         INTEGER NOT NULL,
+  body         BLOB NOT NULL,
+  sent_at_ms   INTEGER NOT NULL,
+  stored_at    INTEGER NOT NULL,
+  state        INTEGER NOT NULL,
+  expires_at   INTEGER,
+  UNIQUE (contact_id, outgoing, message_id)
+);
+CREATE INDEX messages_by_contact ON messages (contact_id, outgoing, seq);
+CREATE TABLE outbox (
+  id              INTEGER PRIMARY KEY,
+  contact_id      INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+  message_row     INTEGER REFERENCES messages(id) ON DELETE CASCADE,
+  ciphertext      BLOB NOT NULL,
+  path_relay      TEXT,
+  path_sender_id  BLOB,
+  path_send_key   BLOB,
+  path_seal_key   BLOB,
+  needs_receipt   INTEGER NOT NULL,
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  created_at      INTEGER NOT NULL
+);
+CREATE TABLE seen (
+  contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+  hash       BLOB NOT NULL,
+  message_id BLOB,
+  seen_at    INTEGER NOT NULL,
+  PRIMARY KEY (contact_id, hash)
+);
+CREATE TABLE held (
+  id          INTEGER PRIMARY KEY,
+  contact_id  INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+  payload     BLOB NOT NULL,
+  received_at INTEGER NOT NULL
+);
+)sql",
 };
 
 }  // namespace

@@ -236,11 +236,17 @@ TEST_F(CliTest, DefaultProfileDirectoryComesFromRhizomeHome) {
 TEST(CliDemo, DemoRunsAndCleansUp) {
   TempDir tmp;
   ProcessOptions opts;
-  opts.env = {{"TMPDIR", tmp.path().string()}};
+  opts.env = {{"TMPDIR", tmp.path().string()}, {"RHIZOME_RELAY_BIN", RHIZOME_RELAY_BIN}};
   auto r = RunProcess(RHIZOME_CLI_BIN, {"demo"}, opts);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_NE(r.out.find("Safety code:"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("wrong passphrase"), std::string::npos) << r.out;
+  // Three people confirmed as contacts through the relay, messages delivered
+  // (also the one written while the relay was down), nothing on disk in clear.
+  EXPECT_NE(r.out.find("contact Bruno (labour NGO) [confirmed]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("to Amina (shop steward): \"Logs are in my locker. 12 names so far.\" "
+                       "(delivered)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("a name: not found"), std::string::npos) << r.out;
   EXPECT_TRUE(fs::is_empty(tmp.path())) << "the demo left files behind";
 }
 

@@ -46,7 +46,7 @@ namespace rhizome::protocol {
 inline constexpr std::size_t kMaxBlobBytes = 17408;
 // Relay blobs come in exactly these sizes, one per padding class
 // (docs/protocol/padding.md): the class's padded size plus room for the
-// ratchet's 120 bytes and the per-path seal's 72 (256 bytes for the three
+// ratchet's 120 bytes and the per-path seal's 52 (path_seal.h) (256 bytes for the three
 // small classes, 1 KiB for the largest). A sender pads its sealed blob to the
 // smallest size that holds it; a relay refuses any other size (kMalformed),
 // so neither the network nor a seized relay sees more than the class.

@@ -1,0 +1,193 @@
+// The one-to-one messenger: relays, invites, contacts, messages and the
+// delivery pass over relays (DESIGN §6, §7, §9, §11, §13), on an open profile.
+//
+// What it keeps (schema in storage/src/schema.cc, described in
+// docs/client-storage.md): the profile's relays; open invites with their
+// request queues; contacts with their first-contact or Double Ratchet state;
+// the queues we read (inbound) and the queues we send to (outbound, from the
+// peer's card); messages; the outbox of exact end-to-end ciphertexts; a
+// dedup record of every inner ciphertext processed; messages held back because
+// they arrived before the state that can read them.
+//
+// Invariants and SECURITY rules:
+// - Sender persists before sending: a message's ratchet state, its row and its
+//   outbox ciphertext commit in one transaction before any byte leaves. A
+//   relay upload happens only from the outbox.
+// - Receiver commits before acknowledging: new session state, the plaintext and
+//   the dedup record commit in one transaction, and only then is the relay
+//   copy ACKed. A crash in between re-delivers a blob that the dedup record
+//   (BLAKE2b of the unsealed payload) then drops without decrypting again.
+// - A blob that does not unseal, decrypt or parse changes no session state; it
+//   is held (bounded by kMaxHeldPerContact) when it may belong to a later state
+//   and dropped otherwise; the relay copy is ACKed either way, so one bad blob
+//   never blocks a queue.
+// - Text outbox entries stay until the peer's end-to-end receipt arrives and are
+//   retried with backoff over every path; each upload is sealed again for its
+//   path (protocol/path_seal.h), so two copies are never the same bytes.
+// - Error messages are static: never a name, key, id, address or plaintext.
+// Thread safety: one Messenger per profile, used from one thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rhizome/crypto/result.h"
+
+namespace rhizome::crypto {
+class RandomSource;
+}
+namespace rhizome::storage {
+class Profile;
+}
+
+namespace rhizome::client {
+
+// Limits (inputs from people, files and the network).
+inline constexpr std::size_t kMaxAliasBytes = 64;
+inline constexpr std::size_t kMaxTextBytes = 16000;          // one envelope body (envelope.h)
+inline constexpr std::uint32_t kMaxInviteUses = 1024;        // protocol kMaxInviteRequests
+inline constexpr std::uint64_t kDefaultInviteSeconds = 7 * 24 * 3600;
+inline constexpr std::uint64_t kMaxInviteSeconds = 90 * 24 * 3600;
+inline constexpr std::size_t kMaxRelays = 4;                 // protocol kMaxCardQueues
+inline constexpr std::size_t kMaxHeldPerContact = 256;
+inline constexpr std::size_t kMaxMessagesPerQueuePerPass = 2000;
+inline constexpr std::uint64_t kHeldExpirySeconds = 30 * 24 * 3600;
+// Outbox retry backoff: first retry after kFirstRetrySeconds, doubling, capped.
+inline constexpr std::uint64_t kFirstRetrySeconds = 30;
+inline constexpr std::uint64_t kMaxRetrySeconds = 3600;
+
+enum class ContactStatus : std::uint8_t {
+  kRequestSent = 1,   // we accepted an invite; waiting for the inviter
+  kConfirming = 2,    // cards exchanged; the Noise_KK confirmation is in flight
+  kConfirmed = 3,     // a confirmed contact: messages flow
+  kFailed = 4,        // the peer failed a check (impostor); nothing is sent
+};
+
+enum class MessageState : std::uint8_t {
+  kQueued = 1,     // outgoing, in the outbox, not yet on any relay
+  kSent = 2,       // outgoing, stored on at least one relay
+  kDelivered = 3,  // outgoing, the peer's receipt arrived
+  kReceived = 4,   // incoming
+};
+
+struct RelayInfo {
+  std::string address;  // rhizome-relay://... (updated when the relay rotates its key)
+  std::uint64_t added_at = 0;
+};
+
+struct InviteInfo {
+  std::string id;         // short label for `invite --revoke`
+  std::string code;       // the code to hand out (only when just made)
+  std::uint64_t expires_at = 0;
+  std::uint32_t uses_left = 0;
+};
+
+struct ContactInfo {
+  std::string alias;
+  ContactStatus status = ContactStatus::kRequestSent;
+  std::string fingerprint;  // the peer's identity fingerprint once known, else empty
+  bool verified = false;
+  std::uint64_t expire_seconds = 0;
+  std::uint64_t created_at = 0;
+};
+
+struct MessageInfo {
+  std::string contact;
+  bool outgoing = false;
+  std::uint64_t seq = 0;
+  std::string text;
+  std::uint64_t sent_at_ms = 0;
+  std::uint64_t stored_at = 0;
+  MessageState state = MessageState::kQueued;
+};
+
+struct SafetyInfo {
+  std::string contact;
+  std::string safety_number;  // 60 digits, grouped by five
+  bool verified = false;
+};
+
+struct SyncReport {
+  std::size_t received = 0;        // new messages stored
+  std::size_t uploaded = 0;        // outbox uploads that a relay accepted
+  std::size_t receipts = 0;        // receipts received
+  std::size_t contacts_confirmed = 0;
+  std::size_t relays_unreachable = 0;
+  std::size_t dropped = 0;         // blobs that did not open or decrypt
+};
+
+class Messenger {
+ public:
+  using NowFn = std::function<std::uint64_t()>;  // Unix seconds
+
+  // `profile` must outlive the Messenger. `now` defaults to the system clock.
+  // Errors: the identity's (kNotFound "the profile has no identity yet", kCorrupt).
+  static Result<Messenger> Open(storage::Profile& profile, crypto::RandomSource& rng,
+                                NowFn now = {});
+  Messenger(Messenger&&) noexcept;
+  Messenger& operator=(Messenger&&) noexcept;
+  ~Messenger();
+
+  // --- relays -----------------------------------------------------------------
+  // Errors: the address parser's (kMalformed, ...); kAlreadyExists; kLimitExceeded
+  // beyond kMaxRelays.
+  Result<RelayInfo> AddRelay(std::string_view address);
+  // Removes by full address or by a unique prefix of at least 20 characters.
+  // Errors: kNotFound; kInvalidArgument "several relays match".
+  Status RemoveRelay(std::string_view address_or_prefix);
+  Result<std::vector<RelayInfo>> ListRelays();
+
+  // --- invites ----------------------------------------------------------------
+  // Makes an invite with a request queue on the profile's first relay
+  // (connects to it). uses: 1 = single use. Errors: kInvalidArgument (no relay:
+  // "add a relay first", uses or lifetime out of range), the relay's errors.
+  Result<InviteInfo> CreateInvite(std::uint32_t uses, std::uint64_t lifetime_seconds,
+                                  std::chrono::milliseconds timeout);
+  // Destroys the invite's key and deletes its request queue (best effort on the
+  // relay). Errors: kNotFound.
+  Status RevokeInvite(std::string_view id, std::chrono::milliseconds timeout);
+  Result<std::vector<InviteInfo>> ListInvites();
+
+  // --- contacts ----------------------------------------------------------------
+  // Accepts an invite code: reply queues on the profile's relays, the contact
+  // request (Noise_Xpsk1), stored, then sent (or left in the outbox).
+  // Errors: the code parser's (kMalformed, kUnsupported, kLimitExceeded),
+  // kInvalidArgument "invite has expired" / "add a relay first" / bad alias,
+  // kAlreadyExists (alias taken), the relays' errors.
+  Result<ContactInfo> AcceptInvite(std::string_view code, std::string_view alias,
+                                   std::chrono::milliseconds timeout);
+  Result<std::vector<ContactInfo>> ListContacts();
+  // Errors: kNotFound; kInvalidArgument "contact is not confirmed yet".
+  Result<SafetyInfo> Safety(std::string_view contact, bool confirm);
+  // Disappearing messages for a conversation (0 = off). Applies to messages
+  // stored from now on. Errors: kNotFound.
+  Status SetExpiry(std::string_view contact, std::uint64_t seconds);
+
+  // --- messages ----------------------------------------------------------------
+  // Errors: kNotFound; kInvalidArgument "contact is not confirmed yet", empty
+  // text; kLimitExceeded (above kMaxTextBytes).
+  Result<MessageInfo> Send(std::string_view contact, std::string_view text);
+  // Conversations in order (per contact by seq). Removes expired messages first.
+  Result<std::vector<MessageInfo>> Read(std::optional<std::string_view> contact);
+
+  // One delivery pass: fetch and process every inbound queue, upload what the
+  // outbox holds that is due, repeat while something new happened and the
+  // timeout allows. Unreachable relays are counted, not fatal.
+  Result<SyncReport> Sync(std::chrono::milliseconds timeout);
+
+ private:
+  struct Impl;
+  explicit Messenger(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+const char* ContactStatusName(ContactStatus s) noexcept;
+const char* MessageStateName(MessageState s) noexcept;
+
+}  // namespace rhizome::client

@@ -1,0 +1,1444 @@
+// The messenger (see rhizome/client/messenger.h and docs/client-storage.md).
+#include "rhizome/client/messenger.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <string>
+#include <utility>
+
+#include "rhizome/client/relay_link.h"
+#include "rhizome/crypto/bytes.h"
+#include "rhizome/crypto/dh.h"
+#include "rhizome/crypto/double_ratchet.h"
+#include "rhizome/crypto/hash.h"
+#include "rhizome/crypto/random.h"
+#include "rhizome/crypto/safety_number.h"
+#include "rhizome/crypto/secret.h"
+#include "rhizome/crypto/sign.h"
+#include "rhizome/protocol/contact_card.h"
+#include "rhizome/protocol/envelope.h"
+#include "rhizome/protocol/first_contact.h"
+#include "rhizome/protocol/identity.h"
+#include "rhizome/protocol/invite.h"
+#include "rhizome/protocol/padding.h"
+#include "rhizome/protocol/path_seal.h"
+#include "rhizome/protocol/relay_address.h"
+#include "rhizome/protocol/version.h"
+#include "rhizome/storage/database.h"
+#include "rhizome/storage/identity_store.h"
+#include "rhizome/storage/profile.h"
+
+namespace rhizome::client {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using protocol::ContactRole;
+using protocol::ContactState;
+
+constexpr auto kConnectTimeout = std::chrono::milliseconds(5000);
+constexpr std::size_t kInviteLabelBytes = 4;
+
+std::uint64_t SystemNow() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+std::int64_t I64(std::uint64_t v) { return static_cast<std::int64_t>(v); }
+std::uint64_t U64(std::int64_t v) { return v < 0 ? 0 : static_cast<std::uint64_t>(v); }
+
+template <std::size_t N>
+bool CopyColumn(ByteSpan in, ByteArray<N>& out) {
+  if (in.size() != N) return false;
+  std::copy(in.begin(), in.end(), out.begin());
+  return true;
+}
+
+const Error kDamaged{Errc::kCorrupt, "stored messaging state is damaged"};
+
+ContactStatus StatusOf(ContactState s) {
+  switch (s) {
+    case ContactState::kRequestSent:
+      return ContactStatus::kRequestSent;
+    case ContactState::kAwaitingCard:
+    case ContactState::kConfirming:
+      return ContactStatus::kConfirming;
+    case ContactState::kConfirmed:
+      return ContactStatus::kConfirmed;
+    case ContactState::kFailed:
+      return ContactStatus::kFailed;
+  }
+  return ContactStatus::kFailed;
+}
+
+// Canonical text of a relay address (what the relays table and queue rows hold).
+Result<std::string> CanonicalRelay(std::string_view text) {
+  auto addr = protocol::ParseRelayAddress(text);
+  if (!addr) return addr.error();
+  return protocol::FormatRelayAddress(*addr);
+}
+
+// One queue we read.
+struct Inbound {
+  std::int64_t row = 0;
+  std::string relay;
+  protocol::Id recipient_id{};
+  protocol::Id sender_id{};
+  crypto::Ed25519KeyPair recipient;
+  crypto::SecretBytes send_key;
+  crypto::X25519KeyPair seal;
+  std::int64_t invite_id = 0;   // 0 if a contact queue
+  std::int64_t contact_id = 0;  // 0 if an invite's request queue
+};
+
+// One path we send on.
+struct Outbound {
+  std::string relay;
+  protocol::Id sender_id{};
+  crypto::SecretBytes send_key;
+  protocol::PublicKey seal_key{};
+};
+
+struct ContactRow {
+  std::int64_t id = 0;
+  std::string alias;
+  bool alias_set = false;
+  ContactRole role = ContactRole::kAcceptor;
+  ContactState state = ContactState::kFailed;
+  crypto::SecretBytes session;
+  std::optional<protocol::PublicKey> identity_key;
+  bool verified = false;
+  std::uint64_t next_seq = 1;
+  std::optional<protocol::Hash> last_sent_hash;
+  std::uint64_t expire_seconds = 0;
+  std::uint64_t created_at = 0;
+};
+
+}  // namespace
+
+const char* ContactStatusName(ContactStatus s) noexcept {
+  switch (s) {
+    case ContactStatus::kRequestSent:
+      return "request sent";
+    case ContactStatus::kConfirming:
+      return "confirming";
+    case ContactStatus::kConfirmed:
+      return "confirmed";
+    case ContactStatus::kFailed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+const char* MessageStateName(MessageState s) noexcept {
+  switch (s) {
+    case MessageState::kQueued:
+      return "queued";
+    case MessageState::kSent:
+      return "sent";
+    case MessageState::kDelivered:
+      return "delivered";
+    case MessageState::kReceived:
+      return "received";
+  }
+  return "unknown";
+}
+
+struct Messenger::Impl {
+  storage::Profile& profile;
+  storage::Database& db;
+  crypto::RandomSource& rng;
+  NowFn now;
+  protocol::Identity identity;
+
+  // Relay connections of one operation, by canonical address. A relay that
+  // failed once in an operation is not tried again in it.
+  struct Links {
+    std::map<std::string, std::optional<RelayLink>> open;
+    Clock::time_point deadline;
+    std::size_t unreachable = 0;
+  };
+
+  Impl(storage::Profile& p, crypto::RandomSource& r, NowFn n, protocol::Identity id)
+      : profile(p), db(p.db()), rng(r), now(std::move(n)), identity(std::move(id)) {}
+
+  // --- relay links --------------------------------------------------------------
+
+  RelayLink* Link(Links& links, const std::string& relay) {
+    auto it = links.open.find(relay);
+    if (it != links.open.end()) return it->second ? &*it->second : nullptr;
+    auto& slot = links.open[relay];
+    auto addr = protocol::ParseRelayAddress(relay);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(links.deadline -
+                                                                            Clock::now());
+    if (!addr || left.count() <= 0) {
+      ++links.unreachable;
+      return nullptr;
+    }
+    auto link = RelayLink::Connect(*addr, 0, std::min(left, kConnectTimeout));
+    if (!link) {
+      ++links.unreachable;
+      return nullptr;
+    }
+    slot.emplace(std::move(*link));
+    return &*slot;
+  }
+
+  static Links MakeLinks(std::chrono::milliseconds timeout) {
+    Links l;
+    l.deadline = Clock::now() + timeout;
+    return l;
+  }
+
+  // --- rows -------------------------------------------------------------------
+
+  Result<std::vector<std::string>> RelayAddresses() {
+    auto st = db.Prepare("SELECT address FROM relays ORDER BY id");
+    if (!st) return st.error();
+    std::vector<std::string> out;
+    for (;;) {
+      auto row = st->Step();
+      if (!row) return row.error();
+      if (!*row) break;
+      out.emplace_back(st->ColumnText(0));
+    }
+    return out;
+  }
+
+  Result<ContactRow> LoadContact(std::string_view where, std::string_view key,
+                                 std::int64_t id = 0) {
+    std::string sql =
+        "SELECT id, alias, alias_set, role, state, session, identity_key, verified, next_seq, "
+        "last_sent_hash, expire_seconds, created_at FROM contacts WHERE ";
+    sql += where;
+    auto st = db.Prepare(sql);
+    if (!st) return st.error();
+    if (id != 0) {
+      st->Bind(1, id);
+    } else {
+      st->Bind(1, key);
+    }
+    auto row = st->Step();
+    if (!row) return row.error();
+    if (!*row) return Error{Errc::kNotFound, "no such contact"};
+    ContactRow c;
+    c.id = st->ColumnInt64(0);
+    c.alias = std::string(st->ColumnText(1));
+    c.alias_set = st->ColumnInt64(2) != 0;
+    const auto role = st->ColumnInt64(3);
+    const auto state = st->ColumnInt64(4);
+    if (role < 1 || role > 2 || state < 1 || state > 5) return kDamaged;
+    c.role = static_cast<ContactRole>(role);
+    c.state = static_cast<ContactState>(state);
+    c.session = crypto::SecretBytes::CopyFrom(st->ColumnBlob(5));
+    if (!st->ColumnIsNull(6)) {
+      protocol::PublicKey k{};
+      if (!CopyColumn(st->ColumnBlob(6), k)) return kDamaged;
+      c.identity_key = k;
+    }
+    c.verified = st->ColumnInt64(7) != 0;
+    c.next_seq = U64(st->ColumnInt64(8));
+    if (!st->ColumnIsNull(9)) {
+      protocol::Hash h{};
+      if (!CopyColumn(st->ColumnBlob(9), h)) return kDamaged;
+      c.last_sent_hash = h;
+    }
+    c.expire_seconds = U64(st->ColumnInt64(10));
+    c.created_at = U64(st->ColumnInt64(11));
+    return c;
+  }
+
+  Result<ContactRow> ContactByAlias(std::string_view alias) {
+    return LoadContact("alias = ?1", alias);
+  }
+  Result<ContactRow> ContactById(std::int64_t id) { return LoadContact("id = ?1", {}, id); }
+
+  Result<std::vector<Inbound>> InboundQueues(std::string_view where, std::int64_t key) {
+    std::string sql =
+        "SELECT id, relay_address, recipient_id, sender_id, recipient_seed, send_key, "
+        "seal_secret, invite_id, contact_id FROM inbound_queues";
+    if (!where.empty()) {
+      sql += " WHERE ";
+      sql += where;
+    }
+    sql += " ORDER BY id";
+    auto st = db.Prepare(sql);
+    if (!st) return st.error();
+    if (!where.empty()) st->Bind(1, key);
+    std::vector<Inbound> out;
+    for (;;) {
+      auto row = st->Step();
+      if (!row) return row.error();
+      if (!*row) break;
+      Inbound q;
+      q.row = st->ColumnInt64(0);
+      q.relay = std::string(st->ColumnText(1));
+      if (!CopyColumn(st->ColumnBlob(2), q.recipient_id) ||
+          !CopyColumn(st->ColumnBlob(3), q.sender_id)) {
+        return kDamaged;
+      }
+      auto rec = crypto::Ed25519FromSeed(st->ColumnBlob(4));
+      auto seal = crypto::X25519FromSecret(st->ColumnBlob(6));
+      if (!rec || !seal || st->ColumnBlob(5).size() != protocol::kSendKeyBytes) return kDamaged;
+      q.recipient = std::move(*rec);
+      q.seal = std::move(*seal);
+      q.send_key = crypto::SecretBytes::CopyFrom(st->ColumnBlob(5));
+      q.invite_id = st->ColumnIsNull(7) ? 0 : st->ColumnInt64(7);
+      q.contact_id = st->ColumnIsNull(8) ? 0 : st->ColumnInt64(8);
+      out.push_back(std::move(q));
+    }
+    return out;
+  }
+
+  Status InsertInbound(const Inbound& q) {
+    auto st = db.Prepare(
+        "INSERT INTO inbound_queues (relay_address, recipient_id, sender_id, recipient_seed, "
+        "send_key, seal_secret, invite_id, contact_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    if (!st) return st.error();
+    st->Bind(1, std::string_view(q.relay))
+        .Bind(2, q.recipient_id)
+        .Bind(3, q.sender_id)
+        .Bind(4, q.recipient.secret_key.expose().first(crypto::kEd25519SeedBytes))
+        .Bind(5, q.send_key.expose())
+        .Bind(6, q.seal.secret_key.expose());
+    if (q.invite_id != 0) {
+      st->Bind(7, q.invite_id).BindNull(8);
+    } else {
+      st->BindNull(7).Bind(8, q.contact_id);
+    }
+    return st->Run();
+  }
+
+  Result<std::vector<Outbound>> OutboundQueues(std::int64_t contact_id) {
+    auto st = db.Prepare(
+        "SELECT relay_address, sender_id, send_key, seal_key FROM outbound_queues "
+        "WHERE contact_id = ?1 ORDER BY id");
+    if (!st) return st.error();
+    st->Bind(1, contact_id);
+    std::vector<Outbound> out;
+    for (;;) {
+      auto row = st->Step();
+      if (!row) return row.error();
+      if (!*row) break;
+      Outbound o;
+      o.relay = std::string(st->ColumnText(0));
+      if (!CopyColumn(st->ColumnBlob(1), o.sender_id) ||
+          !CopyColumn(st->ColumnBlob(3), o.seal_key) ||
+          st->ColumnBlob(2).size() != protocol::kSendKeyBytes) {
+        return kDamaged;
+      }
+      o.send_key = crypto::SecretBytes::CopyFrom(st->ColumnBlob(2));
+      out.push_back(std::move(o));
+    }
+    return out;
+  }
+
+  // Replaces the contact's outbound queues with `queues` (from its card or the
+  // reply queue of its request).
+  Status SetOutbound(std::int64_t contact_id, const std::vector<protocol::MessageQueue>& queues) {
+    auto del = db.Prepare("DELETE FROM outbound_queues WHERE contact_id = ?1");
+    if (!del) return del.error();
+    del->Bind(1, contact_id);
+    RHIZOME_TRY(del->Run());
+    auto ins = db.Prepare(
+        "INSERT INTO outbound_queues (contact_id, relay_address, sender_id, send_key, seal_key) "
+        "VALUES (?1, ?2, ?3, ?4, ?5)");
+    if (!ins) return ins.error();
+    for (const auto& q : queues) {
+      auto relay = protocol::FormatRelayAddress(q.relay);
+      if (!relay) return relay.error();
+      ins->Bind(1, contact_id)
+          .Bind(2, std::string_view(*relay))
+          .Bind(3, q.sender_id)
+          .Bind(4, q.send_key.expose())
+          .Bind(5, q.seal_key);
+      RHIZOME_TRY(ins->Run());
+    }
+    return {};
+  }
+
+  // Our card for one contact: our identity and the queues we read for it.
+  Result<protocol::ContactCard> OwnCard(std::int64_t contact_id) {
+    auto queues = InboundQueues("contact_id = ?1", contact_id);
+    if (!queues) return queues.error();
+    return CardWith(*queues);
+  }
+
+  Result<protocol::ContactCard> CardWith(const std::vector<Inbound>& queues) {
+    protocol::ContactCard card;
+    card.display_name = identity.display_name;
+    card.identity_key = identity.signing.public_key;
+    card.noise_key = identity.noise.public_key;
+    card.device_certificate = identity.certificate;
+    card.versions.assign(std::begin(protocol::kSupportedWireVersions),
+                         std::end(protocol::kSupportedWireVersions));
+    std::sort(card.versions.begin(), card.versions.end());
+    for (const auto& q : queues) {
+      if (card.queues.size() == protocol::kMaxCardQueues) break;
+      auto relay = protocol::ParseRelayAddress(q.relay);
+      if (!relay) return kDamaged;
+      protocol::MessageQueue mq;
+      mq.relay = std::move(*relay);
+      mq.sender_id = q.sender_id;
+      mq.send_key = q.send_key.Clone();
+      mq.seal_key = q.seal.public_key;
+      card.queues.push_back(std::move(mq));
+    }
+    return card;
+  }
+
+  // A fresh queue on `relay` (NEW + KEY), not yet stored.
+  Result<Inbound> NewInbound(Links& links, const std::string& relay) {
+    RelayLink* link = Link(links, relay);
+    if (link == nullptr) return Error{Errc::kIo, "relay unreachable"};
+    Inbound q;
+    q.relay = relay;
+    q.recipient = crypto::Ed25519Generate(rng);
+    q.send_key = crypto::SecretBytes::Random(rng, protocol::kSendKeyBytes);
+    q.seal = crypto::X25519Generate(rng);
+    auto made = link->CreateQueue(q.recipient, q.send_key.expose());
+    if (!made) return made.error();
+    q.recipient_id = made->recipient_id;
+    q.sender_id = made->sender_id;
+    return q;
+  }
+
+  // Queues for a new contact on each of the profile's relays (at most
+  // kMaxCardQueues); at least one must succeed.
+  Result<std::vector<Inbound>> NewContactQueues(Links& links) {
+    auto relays = RelayAddresses();
+    if (!relays) return relays.error();
+    if (relays->empty()) {
+      return Error{Errc::kInvalidArgument, "add a relay first: rhizome relay add ADDRESS"};
+    }
+    std::vector<Inbound> out;
+    Error last{Errc::kIo, "relay unreachable"};
+    for (const auto& r : *relays) {
+      if (out.size() == protocol::kMaxCardQueues) break;
+      auto q = NewInbound(links, r);
+      if (!q) {
+        last = q.error();
+        continue;
+      }
+      out.push_back(std::move(*q));
+    }
+    if (out.empty()) return last;
+    return out;
+  }
+
+  // --- outbox -----------------------------------------------------------------
+
+  Status InsertOutbox(std::int64_t contact_id, std::optional<std::int64_t> message_row,
+                      ByteSpan ciphertext, const Outbound* path, bool needs_receipt) {
+    auto st = db.Prepare(
+        "INSERT INTO outbox (contact_id, message_row, ciphertext, path_relay, path_sender_id, "
+        "path_send_key, path_seal_key, needs_receipt, next_attempt_at, created_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)");
+    if (!st) return st.error();
+    st->Bind(1, contact_id).Bind(3, ciphertext).Bind(8, needs_receipt ? 1 : 0).Bind(9, I64(now()));
+    if (message_row) {
+      st->Bind(2, *message_row);
+    } else {
+      st->BindNull(2);
+    }
+    if (path != nullptr) {
+      st->Bind(4, std::string_view(path->relay))
+          .Bind(5, path->sender_id)
+          .Bind(6, path->send_key.expose())
+          .Bind(7, path->seal_key);
+    } else {
+      st->BindNull(4).BindNull(5).BindNull(6).BindNull(7);
+    }
+    return st->Run();
+  }
+
+  // Encrypts one envelope for a confirmed contact and records it (state of the
+  // contact row; for text a message row; the outbox entry). Inside the
+  // caller's transaction; `dr` is the contact's session, saved by the caller.
+  Result<std::int64_t> QueueEnvelope(ContactRow& c, crypto::DoubleRatchet& dr,
+                                     protocol::EnvelopeType type, ByteSpan body) {
+    protocol::Envelope env;
+    rng.Fill(env.message_id);
+    env.seq = c.next_seq;
+    env.prev_hash = c.last_sent_hash;
+    env.type = type;
+    env.sent_at_ms = now() * 1000;
+    env.body.assign(body.begin(), body.end());
+    auto bytes = protocol::SerializeEnvelope(env);
+    if (!bytes) return bytes.error();
+    crypto::WipeOnExit wipe_bytes(*bytes);
+    auto padded = protocol::Pad(*bytes, protocol::PaddingPolicy::kSmallestFitting);
+    if (!padded) return padded.error();
+    crypto::WipeOnExit wipe_padded(*padded);
+    auto ct = dr.Encrypt(*padded, rng);
+    if (!ct) return ct.error();
+    c.next_seq += 1;
+    c.last_sent_hash = protocol::EnvelopeDigest(*bytes);
+    auto up = db.Prepare("UPDATE contacts SET next_seq = ?1, last_sent_hash = ?2 WHERE id = ?3");
+    if (!up) return up.error();
+    up->Bind(1, I64(c.next_seq)).Bind(2, *c.last_sent_hash).Bind(3, c.id);
+    RHIZOME_TRY(up->Run());
+    std::optional<std::int64_t> message_row;
+    if (type == protocol::EnvelopeType::kText) {
+      auto ins = db.Prepare(
+          "INSERT INTO messages (contact_id, outgoing, message_id, seq, type, body, sent_at_ms, "
+          "stored_at, state, expires_at) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+      if (!ins) return ins.error();
+      ins->Bind(1, c.id)
+          .Bind(2, env.message_id)
+          .Bind(3, I64(env.seq))
+          .Bind(4, static_cast<std::int64_t>(type))
+          .Bind(5, body)
+          .Bind(6, I64(env.sent_at_ms))
+          .Bind(7, I64(now()))
+          .Bind(8, static_cast<std::int64_t>(MessageState::kQueued));
+      if (c.expire_seconds != 0) {
+        ins->Bind(9, I64(now() + c.expire_seconds));
+      } else {
+        ins->BindNull(9);
+      }
+      RHIZOME_TRY(ins->Run());
+      message_row = db.LastInsertRowId();
+    }
+    RHIZOME_TRY(InsertOutbox(c.id, message_row, *ct, nullptr,
+                             type == protocol::EnvelopeType::kText));
+    return message_row.value_or(0);
+  }
+
+  Status SaveSession(std::int64_t contact_id, ContactState state, ByteSpan session) {
+    auto st = db.Prepare("UPDATE contacts SET state = ?1, session = ?2 WHERE id = ?3");
+    if (!st) return st.error();
+    st->Bind(1, static_cast<std::int64_t>(state)).Bind(2, session).Bind(3, contact_id);
+    return st->Run();
+  }
+
+  struct OutboxRow {
+    std::int64_t id = 0;
+    std::int64_t contact_id = 0;
+    std::optional<std::int64_t> message_row;
+    Bytes ciphertext;
+    std::optional<Outbound> path;
+    bool needs_receipt = false;
+    std::uint64_t attempts = 0;
+  };
+
+  Result<std::vector<OutboxRow>> DueOutbox(std::optional<std::int64_t> contact_id) {
+    std::string sql =
+        "SELECT id, contact_id, message_row, ciphertext, path_relay, path_sender_id, "
+        "path_send_key, path_seal_key, needs_receipt, attempts FROM outbox "
+        "WHERE next_attempt_at <= ?1";
+    if (contact_id) sql += " AND contact_id = ?2";
+    sql += " ORDER BY id";
+    auto st = db.Prepare(sql);
+    if (!st) return st.error();
+    st->Bind(1, I64(now()));
+    if (contact_id) st->Bind(2, *contact_id);
+    std::vector<OutboxRow> out;
+    for (;;) {
+      auto row = st->Step();
+      if (!row) return row.error();
+      if (!*row) break;
+      OutboxRow r;
+      r.id = st->ColumnInt64(0);
+      r.contact_id = st->ColumnInt64(1);
+      if (!st->ColumnIsNull(2)) r.message_row = st->ColumnInt64(2);
+      auto ct = st->ColumnBlob(3);
+      r.ciphertext.assign(ct.begin(), ct.end());
+      if (!st->ColumnIsNull(4)) {
+        Outbound p;
+        p.relay = std::string(st->ColumnText(4));
+        if (!CopyColumn(st->ColumnBlob(5), p.sender_id) ||
+            !CopyColumn(st->ColumnBlob(7), p.seal_key) ||
+            st->ColumnBlob(6).size() != protocol::kSendKeyBytes) {
+          return kDamaged;
+        }
+        p.send_key = crypto::SecretBytes::CopyFrom(st->ColumnBlob(6));
+        r.path = std::move(p);
+      }
+      r.needs_receipt = st->ColumnInt64(8) != 0;
+      r.attempts = U64(st->ColumnInt64(9));
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  // Uploads every due outbox entry (of one contact, or all) over each of its
+  // paths, each copy sealed for its path. Returns the uploads accepted.
+  Result<std::size_t> Upload(Links& links, std::optional<std::int64_t> contact_id) {
+    auto rows = DueOutbox(contact_id);
+    if (!rows) return rows.error();
+    std::size_t uploaded = 0;
+    for (auto& r : *rows) {
+      std::vector<Outbound> paths;
+      if (r.path) {
+        paths.push_back(std::move(*r.path));
+      } else {
+        auto out = OutboundQueues(r.contact_id);
+        if (!out) return out.error();
+        paths = std::move(*out);
+      }
+      bool ok = false;
+      for (const auto& p : paths) {
+        if (Clock::now() >= links.deadline) break;
+        RelayLink* link = Link(links, p.relay);
+        if (link == nullptr) continue;
+        auto blob = protocol::SealForPath(r.ciphertext, p.seal_key, rng);
+        if (!blob) continue;
+        if (link->Send(p.sender_id, p.send_key.expose(), *blob)) {
+          ok = true;
+          ++uploaded;
+        }
+      }
+      if (!ok) continue;  // stays due: the next pass tries again
+      auto txn = db.Begin();
+      if (!txn) return txn.error();
+      if (r.needs_receipt) {
+        const std::uint64_t delay =
+            std::min(kMaxRetrySeconds, kFirstRetrySeconds << std::min<std::uint64_t>(r.attempts, 7));
+        auto up = db.Prepare(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?1 WHERE id = ?2");
+        if (!up) return up.error();
+        up->Bind(1, I64(now() + delay)).Bind(2, r.id);
+        RHIZOME_TRY(up->Run());
+        if (r.message_row) {
+          auto ms = db.Prepare("UPDATE messages SET state = ?1 WHERE id = ?2 AND state = ?3");
+          if (!ms) return ms.error();
+          ms->Bind(1, static_cast<std::int64_t>(MessageState::kSent))
+              .Bind(2, *r.message_row)
+              .Bind(3, static_cast<std::int64_t>(MessageState::kQueued));
+          RHIZOME_TRY(ms->Run());
+        }
+      } else {
+        auto del = db.Prepare("DELETE FROM outbox WHERE id = ?1");
+        if (!del) return del.error();
+        del->Bind(1, r.id);
+        RHIZOME_TRY(del->Run());
+      }
+      RHIZOME_TRY(txn->Commit());
+    }
+    return uploaded;
+  }
+
+  // --- receiving --------------------------------------------------------------
+
+  enum class Outcome { kProcessed, kDuplicate, kHeld, kDropped, kLater };
+
+  Result<bool> Seen(std::int64_t contact_id, const protocol::Hash& hash,
+                    std::optional<protocol::Id>* message_id) {
+    auto st = db.Prepare("SELECT message_id FROM seen WHERE contact_id = ?1 AND hash = ?2");
+    if (!st) return st.error();
+    st->Bind(1, contact_id).Bind(2, hash);
+    auto row = st->Step();
+    if (!row) return row.error();
+    if (!*row) return false;
+    if (!st->ColumnIsNull(0)) {
+      protocol::Id id{};
+      if (CopyColumn(st->ColumnBlob(0), id)) *message_id = id;
+    }
+    return true;
+  }
+
+  Status MarkSeen(std::int64_t contact_id, const protocol::Hash& hash,
+                  const std::optional<protocol::Id>& message_id) {
+    auto st = db.Prepare(
+        "INSERT OR IGNORE INTO seen (contact_id, hash, message_id, seen_at) VALUES (?1, ?2, ?3, ?4)");
+    if (!st) return st.error();
+    st->Bind(1, contact_id).Bind(2, hash).Bind(4, I64(now()));
+    if (message_id) {
+      st->Bind(3, *message_id);
+    } else {
+      st->BindNull(3);
+    }
+    return st->Run();
+  }
+
+  Status Hold(std::int64_t contact_id, ByteSpan payload) {
+    auto count = db.Prepare("SELECT count(*) FROM held WHERE contact_id = ?1");
+    if (!count) return count.error();
+    count->Bind(1, contact_id);
+    auto row = count->Step();
+    if (!row) return row.error();
+    if (U64(count->ColumnInt64(0)) >= kMaxHeldPerContact) {
+      auto del = db.Prepare(
+          "DELETE FROM held WHERE id = (SELECT min(id) FROM held WHERE contact_id = ?1)");
+      if (!del) return del.error();
+      del->Bind(1, contact_id);
+      RHIZOME_TRY(del->Run());
+    }
+    auto ins = db.Prepare("INSERT INTO held (contact_id, payload, received_at) VALUES (?1, ?2, ?3)");
+    if (!ins) return ins.error();
+    ins->Bind(1, contact_id).Bind(2, payload).Bind(3, I64(now()));
+    return ins->Run();
+  }
+
+  // Alias for a contact whose card just arrived, unless the user chose one.
+  Result<std::string> FreeAlias(std::string_view wanted, std::int64_t self_id) {
+    std::string base(wanted.empty() ? "contact" : wanted);
+    for (int n = 1; n < 1000; ++n) {
+      std::string candidate = n == 1 ? base : base + " " + std::to_string(n);
+      auto st = db.Prepare("SELECT id FROM contacts WHERE alias = ?1");
+      if (!st) return st.error();
+      st->Bind(1, std::string_view(candidate));
+      auto row = st->Step();
+      if (!row) return row.error();
+      if (!*row || st->ColumnInt64(0) == self_id) return candidate;
+    }
+    return Error{Errc::kLimitExceeded, "too many contacts with the same name"};
+  }
+
+  Status RecordPeerCard(ContactRow& c, const protocol::ContactCard& card) {
+    auto bytes = protocol::SerializeContactCard(card);
+    if (!bytes) return bytes.error();
+    std::string alias = c.alias;
+    if (!c.alias_set) {
+      auto free = FreeAlias(card.display_name, c.id);
+      if (!free) return free.error();
+      alias = *free;
+    }
+    auto st = db.Prepare(
+        "UPDATE contacts SET peer_card = ?1, identity_key = ?2, alias = ?3 WHERE id = ?4");
+    if (!st) return st.error();
+    st->Bind(1, *bytes).Bind(2, card.identity_key).Bind(3, std::string_view(alias)).Bind(4, c.id);
+    RHIZOME_TRY(st->Run());
+    c.alias = alias;
+    c.identity_key = card.identity_key;
+    return SetOutbound(c.id, card.queues);
+  }
+
+  // A first-contact message for a pending contact.
+  Result<Outcome> HandlePending(ContactRow& c, ByteSpan payload, const protocol::Hash& hash,
+                                SyncReport& report) {
+    auto pc = protocol::PendingContact::Parse(c.session.expose());
+    if (!pc) return kDamaged;
+    auto card = OwnCard(c.id);
+    if (!card) return card.error();
+    const protocol::ContactSelf self{*card, identity.noise};
+    auto step = pc->HandleMessage(payload, self, now(), rng);
+    if (!step) {
+      if (pc->state() == ContactState::kFailed) {
+        // The peer proved it is not who its card says: terminal (first_contact.h).
+        RHIZOME_TRY(SaveSession(c.id, ContactState::kFailed, pc->Serialize().expose()));
+        return Outcome::kDropped;
+      }
+      return Outcome::kHeld;
+    }
+    auto txn = db.Begin();
+    if (!txn) return txn.error();
+    const bool card_now = pc->peer_card().has_value() && !c.identity_key.has_value() &&
+                          (pc->state() == ContactState::kConfirming ||
+                           pc->state() == ContactState::kConfirmed);
+    if (card_now) RHIZOME_TRY(RecordPeerCard(c, *pc->peer_card()));
+    if (!step->reply.empty()) {
+      RHIZOME_TRY(InsertOutbox(c.id, std::nullopt, step->reply, nullptr, false));
+    }
+    if (pc->state() == ContactState::kConfirmed) {
+      auto dr = pc->TakeSession();
+      if (!dr) return dr.error();
+      RHIZOME_TRY(SaveSession(c.id, ContactState::kConfirmed, dr->Serialize().expose()));
+      ++report.contacts_confirmed;
+    } else {
+      RHIZOME_TRY(SaveSession(c.id, pc->state(), pc->Serialize().expose()));
+    }
+    RHIZOME_TRY(MarkSeen(c.id, hash, std::nullopt));
+    RHIZOME_TRY(txn->Commit());
+    return Outcome::kProcessed;
+  }
+
+  // A message of a confirmed session.
+  Result<Outcome> HandleSession(ContactRow& c, ByteSpan payload, const protocol::Hash& hash,
+                                SyncReport& report) {
+    auto dr = crypto::DoubleRatchet::Parse(c.session.expose());
+    if (!dr) return kDamaged;
+    auto padded = dr->Decrypt(payload, now());
+    if (!padded) return Outcome::kDropped;
+    crypto::WipeOnExit wipe_padded(*padded);
+    auto content = protocol::Unpad(*padded);
+    if (!content) return Outcome::kDropped;
+    crypto::WipeOnExit wipe_content(*content);
+    auto env = protocol::ParseEnvelope(*content);
+    if (!env) return Outcome::kDropped;
+
+    auto txn = db.Begin();
+    if (!txn) return txn.error();
+    std::optional<protocol::Id> seen_id;
+    if (env->type == protocol::EnvelopeType::kReceipt) {
+      if (env->body.size() % protocol::kIdBytes != 0) return Outcome::kDropped;
+      for (std::size_t off = 0; off < env->body.size(); off += protocol::kIdBytes) {
+        ByteSpan id = ByteSpan(env->body).subspan(off, protocol::kIdBytes);
+        auto up = db.Prepare(
+            "UPDATE messages SET state = ?1 WHERE contact_id = ?2 AND outgoing = 1 AND "
+            "message_id = ?3");
+        if (!up) return up.error();
+        up->Bind(1, static_cast<std::int64_t>(MessageState::kDelivered)).Bind(2, c.id).Bind(3, id);
+        RHIZOME_TRY(up->Run());
+        auto del = db.Prepare(
+            "DELETE FROM outbox WHERE message_row IN (SELECT id FROM messages WHERE "
+            "contact_id = ?1 AND outgoing = 1 AND message_id = ?2)");
+        if (!del) return del.error();
+        del->Bind(1, c.id).Bind(2, id);
+        RHIZOME_TRY(del->Run());
+        ++report.receipts;
+      }
+    } else {
+      seen_id = env->message_id;
+      auto ins = db.Prepare(
+          "INSERT OR IGNORE INTO messages (contact_id, outgoing, message_id, seq, type, body, "
+          "sent_at_ms, stored_at, state, expires_at) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+      if (!ins) return ins.error();
+      ins->Bind(1, c.id)
+          .Bind(2, env->message_id)
+          .Bind(3, I64(env->seq))
+          .Bind(4, static_cast<std::int64_t>(env->type))
+          .Bind(5, env->body)
+          .Bind(6, I64(env->sent_at_ms))
+          .Bind(7, I64(now()))
+          .Bind(8, static_cast<std::int64_t>(MessageState::kReceived));
+      if (c.expire_seconds != 0) {
+        ins->Bind(9, I64(now() + c.expire_seconds));
+      } else {
+        ins->BindNull(9);
+      }
+      RHIZOME_TRY(ins->Run());
+      if (db.Changes() > 0) ++report.received;
+      RHIZOME_TRY(QueueEnvelope(c, *dr, protocol::EnvelopeType::kReceipt, env->message_id));
+    }
+    RHIZOME_TRY(SaveSession(c.id, ContactState::kConfirmed, dr->Serialize().expose()));
+    RHIZOME_TRY(MarkSeen(c.id, hash, seen_id));
+    RHIZOME_TRY(txn->Commit());
+    return Outcome::kProcessed;
+  }
+
+  // One unsealed payload for a contact queue.
+  Result<Outcome> HandleContactPayload(std::int64_t contact_id, ByteSpan payload,
+                                       SyncReport& report) {
+    const protocol::Hash hash = crypto::Blake2b256(payload);
+    std::optional<protocol::Id> seen_id;
+    auto seen = Seen(contact_id, hash, &seen_id);
+    if (!seen) return seen.error();
+    auto c = ContactById(contact_id);
+    if (!c) return c.error();
+    if (*seen) {
+      // Our receipt may have been lost: send another (the sender retries until one arrives).
+      if (seen_id && c->state == ContactState::kConfirmed) {
+        auto dr = crypto::DoubleRatchet::Parse(c->session.expose());
+        if (!dr) return kDamaged;
+        auto txn = db.Begin();
+        if (!txn) return txn.error();
+        RHIZOME_TRY(QueueEnvelope(*c, *dr, protocol::EnvelopeType::kReceipt, *seen_id));
+        RHIZOME_TRY(SaveSession(c->id, ContactState::kConfirmed, dr->Serialize().expose()));
+        RHIZOME_TRY(txn->Commit());
+      }
+      return Outcome::kDuplicate;
+    }
+    switch (c->state) {
+      case ContactState::kFailed:
+        return Outcome::kDropped;
+      case ContactState::kConfirmed:
+        return HandleSession(*c, payload, hash, report);
+      default:
+        return HandlePending(*c, payload, hash, report);
+    }
+  }
+
+  // Tries the contact's held payloads again until none makes progress.
+  Status RetryHeld(std::int64_t contact_id, SyncReport& report) {
+    for (std::size_t round = 0; round < kMaxHeldPerContact; ++round) {
+      auto st = db.Prepare("SELECT id, payload FROM held WHERE contact_id = ?1 ORDER BY id");
+      if (!st) return st.error();
+      st->Bind(1, contact_id);
+      std::vector<std::pair<std::int64_t, Bytes>> held;
+      for (;;) {
+        auto row = st->Step();
+        if (!row) return row.error();
+        if (!*row) break;
+        auto p = st->ColumnBlob(1);
+        held.emplace_back(st->ColumnInt64(0), Bytes(p.begin(), p.end()));
+      }
+      bool progress = false;
+      for (auto& [id, payload] : held) {
+        auto outcome = HandleContactPayload(contact_id, payload, report);
+        if (!outcome) return outcome.error();
+        if (*outcome == Outcome::kHeld) continue;
+        auto del = db.Prepare("DELETE FROM held WHERE id = ?1");
+        if (!del) return del.error();
+        del->Bind(1, id);
+        RHIZOME_TRY(del->Run());
+        if (*outcome == Outcome::kProcessed) progress = true;
+      }
+      if (!progress) break;
+    }
+    return {};
+  }
+
+  struct InviteRow {
+    std::int64_t id = 0;
+    protocol::InviterInvite invite;
+    std::uint32_t uses_left = 0;
+  };
+
+  Result<InviteRow> LoadInvite(std::int64_t id) {
+    auto st = db.Prepare(
+        "SELECT key_secret, invite_secret, fingerprint, expires_at, multi_use, uses_left "
+        "FROM invites WHERE id = ?1");
+    if (!st) return st.error();
+    st->Bind(1, id);
+    auto row = st->Step();
+    if (!row) return row.error();
+    if (!*row) return Error{Errc::kNotFound, "no such invite"};
+    InviteRow r;
+    r.id = id;
+    auto kp = crypto::X25519FromSecret(st->ColumnBlob(0));
+    if (!kp || st->ColumnBlob(1).size() != protocol::kInviteSecretBytes ||
+        !CopyColumn(st->ColumnBlob(2), r.invite.fingerprint)) {
+      return kDamaged;
+    }
+    r.invite.key_pair = std::move(*kp);
+    r.invite.invite_secret = crypto::SecretBytes::CopyFrom(st->ColumnBlob(1));
+    r.invite.expires_at = U64(st->ColumnInt64(3));
+    r.invite.multi_use = st->ColumnInt64(4) != 0;
+    r.uses_left = static_cast<std::uint32_t>(std::clamp<std::int64_t>(st->ColumnInt64(5), 0,
+                                                                     kMaxInviteUses));
+    auto req = db.Prepare("SELECT request_id FROM invite_requests WHERE invite_id = ?1");
+    if (!req) return req.error();
+    req->Bind(1, id);
+    for (;;) {
+      auto next = req->Step();
+      if (!next) return next.error();
+      if (!*next) break;
+      protocol::ContactRequestId rid{};
+      if (!CopyColumn(req->ColumnBlob(0), rid)) return kDamaged;
+      r.invite.opened_requests.push_back(rid);
+    }
+    return r;
+  }
+
+  // A contact request on an invite's request queue.
+  Result<Outcome> HandleRequest(Links& links, const Inbound& queue, ByteSpan payload,
+                                std::vector<Inbound>* retired) {
+    auto inv = LoadInvite(queue.invite_id);
+    if (!inv) return inv.error();
+    if (inv->uses_left == 0 || inv->invite.consumed() || now() >= inv->invite.expires_at) {
+      return Outcome::kDropped;
+    }
+    // Our queues for the new contact come first: the card in the reply names them.
+    auto queues = NewContactQueues(links);
+    if (!queues) return Outcome::kLater;  // no relay reachable now: leave the request queued
+    auto card = CardWith(*queues);
+    if (!card) return card.error();
+    const protocol::ContactSelf self{*card, identity.noise};
+    auto opened = protocol::OpenContactRequest(inv->invite, payload, self, now(), rng);
+    if (!opened) return Outcome::kDropped;
+
+    auto txn = db.Begin();
+    if (!txn) return txn.error();
+    Bytes tmp_label(8);
+    rng.Fill(tmp_label);
+    const std::string alias = "new contact " + ToHex(tmp_label).substr(0, 8);
+    auto ins = db.Prepare(
+        "INSERT INTO contacts (alias, alias_set, role, state, session, created_at) "
+        "VALUES (?1, 0, ?2, ?3, ?4, ?5)");
+    if (!ins) return ins.error();
+    ins->Bind(1, std::string_view(alias))
+        .Bind(2, static_cast<std::int64_t>(ContactRole::kInviter))
+        .Bind(3, static_cast<std::int64_t>(opened->contact.state()))
+        .Bind(4, opened->contact.Serialize().expose())
+        .Bind(5, I64(now()));
+    RHIZOME_TRY(ins->Run());
+    const std::int64_t contact_id = db.LastInsertRowId();
+    for (auto& q : *queues) {
+      q.contact_id = contact_id;
+      RHIZOME_TRY(InsertInbound(q));
+    }
+    std::vector<protocol::MessageQueue> reply;
+    reply.push_back(opened->reply_queue.Clone());
+    RHIZOME_TRY(SetOutbound(contact_id, reply));
+    RHIZOME_TRY(InsertOutbox(contact_id, std::nullopt, opened->reply, nullptr, false));
+    // Bookkeeping (first_contact.h InviterInvite).
+    RHIZOME_TRY(protocol::RecordOpenedRequest(inv->invite, opened->request_id));
+    const std::uint32_t left = inv->uses_left - 1;
+    if (inv->invite.consumed() || left == 0) {
+      auto del = db.Prepare("DELETE FROM invites WHERE id = ?1");  // cascades to its queue row
+      if (!del) return del.error();
+      del->Bind(1, inv->id);
+      RHIZOME_TRY(del->Run());
+      retired->push_back(Inbound{});
+      retired->back().relay = queue.relay;
+      retired->back().recipient_id = queue.recipient_id;
+      retired->back().recipient.secret_key = queue.recipient.secret_key.Clone();
+    } else {
+      auto up = db.Prepare("UPDATE invites SET uses_left = ?1 WHERE id = ?2");
+      if (!up) return up.error();
+      up->Bind(1, static_cast<std::int64_t>(left)).Bind(2, inv->id);
+      RHIZOME_TRY(up->Run());
+      auto rq = db.Prepare("INSERT INTO invite_requests (invite_id, request_id) VALUES (?1, ?2)");
+      if (!rq) return rq.error();
+      rq->Bind(1, inv->id).Bind(2, opened->request_id);
+      RHIZOME_TRY(rq->Run());
+    }
+    RHIZOME_TRY(txn->Commit());
+    return Outcome::kProcessed;
+  }
+
+  // Fetches and processes every message waiting on every inbound queue.
+  Status Receive(Links& links, SyncReport& report, bool* progress) {
+    auto queues = InboundQueues({}, 0);
+    if (!queues) return queues.error();
+    for (const auto& q : *queues) {
+      if (Clock::now() >= links.deadline) break;
+      RelayLink* link = Link(links, q.relay);
+      if (link == nullptr) continue;
+      std::vector<Inbound> retired;
+      for (std::size_t n = 0; n < kMaxMessagesPerQueuePerPass; ++n) {
+        if (Clock::now() >= links.deadline) break;
+        auto msg = link->Get(q.recipient_id, q.recipient.secret_key);
+        if (!msg || !msg->has_value()) break;
+        const auto& m = **msg;
+        Outcome outcome = Outcome::kDropped;
+        auto payload = protocol::OpenPathSeal(m.blob, q.seal);
+        if (payload) {
+          Result<Outcome> r = q.invite_id != 0 ? HandleRequest(links, q, *payload, &retired)
+                                               : HandleContactPayload(q.contact_id, *payload,
+                                                                      report);
+          if (!r) return r.error();  // a local failure (disk): leave the message on the relay
+          outcome = *r;
+          if (outcome == Outcome::kHeld) {
+            auto txn = db.Begin();
+            if (!txn) return txn.error();
+            RHIZOME_TRY(Hold(q.contact_id, *payload));
+            RHIZOME_TRY(txn->Commit());
+          }
+        }
+        if (outcome == Outcome::kLater) break;  // not ACKed: fetched again next pass
+        if (outcome == Outcome::kDropped) ++report.dropped;
+        if (outcome == Outcome::kProcessed) {
+          *progress = true;
+          if (q.contact_id != 0) RHIZOME_TRY(RetryHeld(q.contact_id, report));
+        }
+        if (!link->Ack(q.recipient_id, m.message_id)) break;
+        if (!retired.empty()) break;  // the invite is used up: its queue is gone
+      }
+      for (const auto& r : retired) {
+        (void)link->DeleteQueue(r.recipient_id, r.recipient.secret_key);  // best effort
+      }
+    }
+    return {};
+  }
+
+  Status DeleteExpired() {
+    auto st = db.Prepare("DELETE FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?1");
+    if (!st) return st.error();
+    st->Bind(1, I64(now()));
+    RHIZOME_TRY(st->Run());
+    auto held = db.Prepare("DELETE FROM held WHERE received_at <= ?1");
+    if (!held) return held.error();
+    held->Bind(1, I64(now() > kHeldExpirySeconds ? now() - kHeldExpirySeconds : 0));
+    return held->Run();
+  }
+};
+
+// --- Messenger -----------------------------------------------------------------
+
+Messenger::Messenger(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Messenger::Messenger(Messenger&&) noexcept = default;
+Messenger& Messenger::operator=(Messenger&&) noexcept = default;
+Messenger::~Messenger() = default;
+
+Result<Messenger> Messenger::Open(storage::Profile& profile, crypto::RandomSource& rng,
+                                  NowFn now) {
+  auto identity = storage::LoadIdentity(profile.db());
+  if (!identity) return identity.error();
+  if (!now) now = SystemNow;
+  return Messenger(std::make_unique<Impl>(profile, rng, std::move(now), std::move(*identity)));
+}
+
+Result<RelayInfo> Messenger::AddRelay(std::string_view address) {
+  auto canonical = CanonicalRelay(address);
+  if (!canonical) return canonical.error();
+  auto existing = impl_->RelayAddresses();
+  if (!existing) return existing.error();
+  if (existing->size() >= kMaxRelays) {
+    return Error{Errc::kLimitExceeded, "a profile keeps at most 4 relays"};
+  }
+  auto st = impl_->db.Prepare("INSERT INTO relays (address, added_at) VALUES (?1, ?2)");
+  if (!st) return st.error();
+  st->Bind(1, std::string_view(*canonical)).Bind(2, I64(impl_->now()));
+  if (auto r = st->Run(); !r) {
+    if (r.error().code == Errc::kAlreadyExists) {
+      return Error{Errc::kAlreadyExists, "this relay is already in the profile"};
+    }
+    return r.error();
+  }
+  return RelayInfo{*canonical, impl_->now()};
+}
+
+Status Messenger::RemoveRelay(std::string_view address_or_prefix) {
+  auto st = impl_->db.Prepare("SELECT id, address FROM relays");
+  if (!st) return st.error();
+  std::vector<std::int64_t> matches;
+  auto canonical = CanonicalRelay(address_or_prefix);
+  for (;;) {
+    auto row = st->Step();
+    if (!row) return row.error();
+    if (!*row) break;
+    const std::string_view addr = st->ColumnText(1);
+    const bool exact = canonical && addr == *canonical;
+    const bool prefix = address_or_prefix.size() >= 20 && addr.starts_with(address_or_prefix);
+    if (exact || prefix) matches.push_back(st->ColumnInt64(0));
+  }
+  if (matches.empty()) return Error{Errc::kNotFound, "no such relay in the profile"};
+  if (matches.size() > 1) return Error{Errc::kInvalidArgument, "several relays match"};
+  auto del = impl_->db.Prepare("DELETE FROM relays WHERE id = ?1");
+  if (!del) return del.error();
+  del->Bind(1, matches[0]);
+  return del->Run();
+}
+
+Result<std::vector<RelayInfo>> Messenger::ListRelays() {
+  auto st = impl_->db.Prepare("SELECT address, added_at FROM relays ORDER BY id");
+  if (!st) return st.error();
+  std::vector<RelayInfo> out;
+  for (;;) {
+    auto row = st->Step();
+    if (!row) return row.error();
+    if (!*row) break;
+    out.push_back(RelayInfo{std::string(st->ColumnText(0)), U64(st->ColumnInt64(1))});
+  }
+  return out;
+}
+
+Result<InviteInfo> Messenger::CreateInvite(std::uint32_t uses, std::uint64_t lifetime_seconds,
+                                           std::chrono::milliseconds timeout) {
+  auto& im = *impl_;
+  if (uses == 0 || uses > kMaxInviteUses) {
+    return Error{Errc::kInvalidArgument, "uses must be between 1 and 1024"};
+  }
+  if (lifetime_seconds == 0 || lifetime_seconds > kMaxInviteSeconds) {
+    return Error{Errc::kInvalidArgument, "an invite lasts between 1 second and 90 days"};
+  }
+  auto relays = im.RelayAddresses();
+  if (!relays) return relays.error();
+  if (relays->empty()) {
+    return Error{Errc::kInvalidArgument, "add a relay first: rhizome relay add ADDRESS"};
+  }
+  auto links = Impl::MakeLinks(timeout);
+  const std::string& relay_text = relays->front();
+  RelayLink* link = im.Link(links, relay_text);
+  if (link == nullptr) return Error{Errc::kIo, "relay unreachable"};
+  auto relay = protocol::ParseRelayAddress(relay_text);
+  if (!relay) return kDamaged;
+
+  // NEW first (its sender id goes into the invite), then KEY with the send key
+  // derived from the invite secret (DESIGN §6).
+  Inbound q;
+  q.relay = relay_text;
+  q.recipient = crypto::Ed25519Generate(im.rng);
+  auto made_queue = link->NewQueue(q.recipient);
+  if (!made_queue) return made_queue.error();
+  q.recipient_id = made_queue->recipient_id;
+  q.sender_id = made_queue->sender_id;
+
+  protocol::InviteOptions options;
+  options.identity_key = im.identity.signing.public_key;
+  options.expires_at = im.now() + lifetime_seconds;
+  options.relay = &*relay;
+  options.request_queue_id = q.sender_id;
+  options.multi_use = uses > 1;
+  auto made = protocol::MakeInvite(options, im.now(), im.rng);
+  if (!made) return made.error();
+  auto send_key = protocol::InviteSendKey(made->state.invite_secret.expose());
+  if (!send_key) return send_key.error();
+  if (auto st = link->SetQueueKey(q.recipient_id, q.recipient, send_key->expose()); !st) {
+    return st.error();
+  }
+  q.send_key = std::move(*send_key);
+  auto seal = crypto::X25519FromSecret(made->state.key_pair.secret_key.expose());
+  if (!seal) return seal.error();
+  q.seal = std::move(*seal);
+  auto code = protocol::FormatInviteCode(made->invite);
+  if (!code) return code.error();
+
+  ByteArray<kInviteLabelBytes> label_bytes{};
+  im.rng.Fill(label_bytes);
+  InviteInfo info;
+  info.id = ToHex(label_bytes);
+  info.code = std::move(*code);
+  info.expires_at = options.expires_at;
+  info.uses_left = uses;
+
+  auto txn = im.db.Begin();
+  if (!txn) return txn.error();
+  auto ins = im.db.Prepare(
+      "INSERT INTO invites (label, key_secret, invite_secret, fingerprint, expires_at, multi_use, "
+      "uses_left, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  if (!ins) return ins.error();
+  ins->Bind(1, std::string_view(info.id))
+      .Bind(2, made->state.key_pair.secret_key.expose())
+      .Bind(3, made->state.invite_secret.expose())
+      .Bind(4, made->state.fingerprint)
+      .Bind(5, I64(info.expires_at))
+      .Bind(6, options.multi_use ? 1 : 0)
+      .Bind(7, static_cast<std::int64_t>(uses))
+      .Bind(8, I64(im.now()));
+  RHIZOME_TRY(ins->Run());
+  q.invite_id = im.db.LastInsertRowId();
+  RHIZOME_TRY(im.InsertInbound(q));
+  RHIZOME_TRY(txn->Commit());
+  return info;
+}
+
+Status Messenger::RevokeInvite(std::string_view id, std::chrono::milliseconds timeout) {
+  auto& im = *impl_;
+  auto st = im.db.Prepare("SELECT id FROM invites WHERE label = ?1");
+  if (!st) return st.error();
+  st->Bind(1, id);
+  auto row = st->Step();
+  if (!row) return row.error();
+  if (!*row) return Error{Errc::kNotFound, "no such invite"};
+  const std::int64_t invite_id = st->ColumnInt64(0);
+  auto queues = im.InboundQueues("invite_id = ?1", invite_id);
+  if (!queues) return queues.error();
+  auto del = im.db.Prepare("DELETE FROM invites WHERE id = ?1");
+  if (!del) return del.error();
+  del->Bind(1, invite_id);
+  RHIZOME_TRY(del->Run());  // the key and secret are gone (secure_delete zeroes the rows)
+  auto links = Impl::MakeLinks(timeout);
+  for (const auto& q : *queues) {
+    if (RelayLink* link = im.Link(links, q.relay)) {
+      (void)link->DeleteQueue(q.recipient_id, q.recipient.secret_key);  // best effort
+    }
+  }
+  return {};
+}
+
+Result<std::vector<InviteInfo>> Messenger::ListInvites() {
+  auto st = impl_->db.Prepare("SELECT label, expires_at, uses_left FROM invites ORDER BY id");
+  if (!st) return st.error();
+  std::vector<InviteInfo> out;
+  for (;;) {
+    auto row = st->Step();
+    if (!row) return row.error();
+    if (!*row) break;
+    InviteInfo i;
+    i.id = std::string(st->ColumnText(0));
+    i.expires_at = U64(st->ColumnInt64(1));
+    i.uses_left = static_cast<std::uint32_t>(st->ColumnInt64(2));
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
+Result<ContactInfo> Messenger::AcceptInvite(std::string_view code, std::string_view alias,
+                                            std::chrono::milliseconds timeout) {
+  auto& im = *impl_;
+  auto invite = protocol::ParseInviteCode(code);
+  if (!invite) return invite.error();
+  if (protocol::InviteExpired(*invite, im.now())) {
+    return Error{Errc::kInvalidArgument, "invite has expired"};
+  }
+  if (!alias.empty()) {
+    if (alias.size() > kMaxAliasBytes || !protocol::ValidateDisplayName(alias)) {
+      return Error{Errc::kInvalidArgument, "a contact name is 1 to 64 printable characters"};
+    }
+    if (im.ContactByAlias(alias)) {
+      return Error{Errc::kAlreadyExists, "a contact with this name already exists"};
+    }
+  }
+  auto links = Impl::MakeLinks(timeout);
+  auto queues = im.NewContactQueues(links);
+  if (!queues) return queues.error();
+  auto card = im.CardWith(*queues);
+  if (!card) return card.error();
+  auto built = protocol::BuildContactRequest(*invite, card->queues.front(), im.now(), im.rng);
+  if (!built) return built.error();
+
+  Outbound path;
+  auto relay_text = protocol::FormatRelayAddress(invite->relay);
+  if (!relay_text) return relay_text.error();
+  path.relay = std::move(*relay_text);
+  path.sender_id = invite->request_queue_id;
+  auto send_key = protocol::InviteSendKey(invite->invite_secret.expose());
+  if (!send_key) return send_key.error();
+  path.send_key = std::move(*send_key);
+  path.seal_key = invite->invite_key;
+
+  ContactInfo info;
+  {
+    auto txn = im.db.Begin();
+    if (!txn) return txn.error();
+    std::string name(alias);
+    if (name.empty()) {
+      Bytes tmp(8);
+      im.rng.Fill(tmp);
+      name = "invite " + ToHex(tmp).substr(0, 8);
+    }
+    auto ins = im.db.Prepare(
+        "INSERT INTO contacts (alias, alias_set, role, state, session, created_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    if (!ins) return ins.error();
+    ins->Bind(1, std::string_view(name))
+        .Bind(2, alias.empty() ? 0 : 1)
+        .Bind(3, static_cast<std::int64_t>(ContactRole::kAcceptor))
+        .Bind(4, static_cast<std::int64_t>(built->contact.state()))
+        .Bind(5, built->contact.Serialize().expose())
+        .Bind(6, I64(im.now()));
+    RHIZOME_TRY(ins->Run());
+    const std::int64_t contact_id = im.db.LastInsertRowId();
+    for (auto& q : *queues) {
+      q.contact_id = contact_id;
+      RHIZOME_TRY(im.InsertInbound(q));
+    }
+    RHIZOME_TRY(im.InsertOutbox(contact_id, std::nullopt, built->request, &path, false));
+    RHIZOME_TRY(txn->Commit());
+    info.alias = name;
+    info.status = StatusOf(built->contact.state());
+    info.created_at = im.now();
+    auto sent = im.Upload(links, contact_id);  // now if we can; else the outbox keeps it
+    if (!sent) return sent.error();
+  }
+  return info;
+}
+
+Result<std::vector<ContactInfo>> Messenger::ListContacts() {
+  auto st = impl_->db.Prepare(
+      "SELECT alias, state, identity_key, verified, expire_seconds, created_at FROM contacts "
+      "ORDER BY alias");
+  if (!st) return st.error();
+  std::vector<ContactInfo> out;
+  for (;;) {
+    auto row = st->Step();
+    if (!row) return row.error();
+    if (!*row) break;
+    ContactInfo c;
+    c.alias = std::string(st->ColumnText(0));
+    const auto state = st->ColumnInt64(1);
+    if (state < 1 || state > 5) return kDamaged;
+    c.status = StatusOf(static_cast<ContactState>(state));
+    if (!st->ColumnIsNull(2)) c.fingerprint = protocol::IdentityFingerprint(st->ColumnBlob(2));
+    c.verified = st->ColumnInt64(3) != 0;
+    c.expire_seconds = U64(st->ColumnInt64(4));
+    c.created_at = U64(st->ColumnInt64(5));
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+Result<SafetyInfo> Messenger::Safety(std::string_view contact, bool confirm) {
+  auto& im = *impl_;
+  auto c = im.ContactByAlias(contact);
+  if (!c) return c.error();
+  if (c->state != ContactState::kConfirmed || !c->identity_key) {
+    return Error{Errc::kInvalidArgument, "contact is not confirmed yet"};
+  }
+  auto number = crypto::SafetyNumber(im.identity.signing.public_key, *c->identity_key);
+  if (!number) return number.error();
+  if (confirm) {
+    auto st = im.db.Prepare("UPDATE contacts SET verified = 1 WHERE id = ?1");
+    if (!st) return st.error();
+    st->Bind(1, c->id);
+    RHIZOME_TRY(st->Run());
+  }
+  return SafetyInfo{c->alias, crypto::GroupDigits(*number), confirm || c->verified};
+}
+
+Status Messenger::SetExpiry(std::string_view contact, std::uint64_t seconds) {
+  auto c = impl_->ContactByAlias(contact);
+  if (!c) return c.error();
+  auto st = impl_->db.Prepare("UPDATE contacts SET expire_seconds = ?1 WHERE id = ?2");
+  if (!st) return st.error();
+  st->Bind(1, I64(seconds)).Bind(2, c->id);
+  return st->Run();
+}
+
+Result<MessageInfo> Messenger::Send(std::string_view contact, std::string_view text) {
+  auto& im = *impl_;
+  if (text.empty()) return Error{Errc::kInvalidArgument, "empty message"};
+  if (text.size() > kMaxTextBytes) {
+    return Error{Errc::kLimitExceeded, "message is too long (at most 16000 bytes)"};
+  }
+  auto c = im.ContactByAlias(contact);
+  if (!c) return c.error();
+  if (c->state != ContactState::kConfirmed) {
+    return Error{Errc::kInvalidArgument, "contact is not confirmed yet"};
+  }
+  auto dr = crypto::DoubleRatchet::Parse(c->session.expose());
+  if (!dr) return kDamaged;
+  MessageInfo info;
+  info.contact = c->alias;
+  info.outgoing = true;
+  info.seq = c->next_seq;
+  info.text = std::string(text);
+  info.sent_at_ms = im.now() * 1000;
+  info.stored_at = im.now();
+  info.state = MessageState::kQueued;
+  auto txn = im.db.Begin();
+  if (!txn) return txn.error();
+  auto row = im.QueueEnvelope(*c, *dr, protocol::EnvelopeType::kText, AsBytes(text));
+  if (!row) return row.error();
+  RHIZOME_TRY(im.SaveSession(c->id, ContactState::kConfirmed, dr->Serialize().expose()));
+  RHIZOME_TRY(txn->Commit());
+  return info;
+}
+
+Result<std::vector<MessageInfo>> Messenger::Read(std::optional<std::string_view> contact) {
+  auto& im = *impl_;
+  RHIZOME_TRY(im.DeleteExpired());
+  std::string sql =
+      "SELECT c.alias, m.outgoing, m.seq, m.type, m.body, m.sent_at_ms, m.stored_at, m.state "
+      "FROM messages m JOIN contacts c ON c.id = m.contact_id";
+  if (contact) sql += " WHERE c.alias = ?1";
+  sql += " ORDER BY c.alias, m.id";
+  auto st = im.db.Prepare(sql);
+  if (!st) return st.error();
+  if (contact) {
+    if (!im.ContactByAlias(*contact)) return Error{Errc::kNotFound, "no such contact"};
+    st->Bind(1, *contact);
+  }
+  std::vector<MessageInfo> out;
+  for (;;) {
+    auto row = st->Step();
+    if (!row) return row.error();
+    if (!*row) break;
+    MessageInfo m;
+    m.contact = std::string(st->ColumnText(0));
+    m.outgoing = st->ColumnInt64(1) != 0;
+    m.seq = U64(st->ColumnInt64(2));
+    const auto type = st->ColumnInt64(3);
+    if (type == static_cast<std::int64_t>(protocol::EnvelopeType::kText)) {
+      auto body = st->ColumnBlob(4);
+      m.text.assign(body.begin(), body.end());
+    } else {
+      m.text = "(a message this version cannot display)";
+    }
+    m.sent_at_ms = U64(st->ColumnInt64(5));
+    m.stored_at = U64(st->ColumnInt64(6));
+    const auto state = st->ColumnInt64(7);
+    if (state < 1 || state > 4) return kDamaged;
+    m.state = static_cast<MessageState>(state);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+Result<SyncReport> Messenger::Sync(std::chrono::milliseconds timeout) {
+  auto& im = *impl_;
+  SyncReport report;
+  RHIZOME_TRY(im.DeleteExpired());
+  auto links = Impl::MakeLinks(timeout);
+  // Bounded: each round either makes progress or stops.
+  for (int round = 0; round < 8; ++round) {
+    bool progress = false;
+    RHIZOME_TRY(im.Receive(links, report, &progress));
+    auto up = im.Upload(links, std::nullopt);
+    if (!up) return up.error();
+    report.uploaded += *up;
+    if (!progress && *up == 0) break;
+    if (Clock::now() >= links.deadline) break;
+  }
+  report.relays_unreachable = links.unreachable;
+  return report;
+}
+
+}  // namespace rhizome::client

@@ -1,0 +1,293 @@
+// One-to-one messaging end to end: real profiles (SQLCipher), the real relay
+// binary on 127.0.0.1, client::Messenger doing invites, first contact, sealed
+// uploads, fetch, dedup and receipts. Every wait is bounded (sync timeouts).
+#include "rhizome/client/messenger.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include "relay_process.h"
+#include "rhizome/crypto/random.h"
+#include "rhizome/protocol/identity.h"
+#include "rhizome/storage/identity_store.h"
+#include "rhizome/storage/profile.h"
+#include "test_support.h"
+
+namespace rhizome::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using client::ContactStatus;
+using client::Messenger;
+using client::MessageState;
+
+constexpr auto kSyncTimeout = std::chrono::seconds(10);
+
+// A profile with an identity and a messenger on it, with a clock the test moves.
+struct Person {
+  Person(const fs::path& dir, const std::string& name) {
+    auto& rng = crypto::SystemRandom();
+    auto p = storage::Profile::Create(dir, AsBytes("pass"), crypto::Argon2idParams{1, 8192}, rng);
+    EXPECT_TRUE(p.ok());
+    profile.emplace(std::move(*p));
+    auto id = protocol::GenerateIdentity(name, rng);
+    EXPECT_TRUE(id.ok());
+    EXPECT_TRUE(storage::SaveIdentity(profile->db(), *id).ok());
+    auto m = Messenger::Open(*profile, rng, [this] { return clock; });
+    EXPECT_TRUE(m.ok());
+    messenger.emplace(std::move(*m));
+  }
+  Messenger& operator*() { return *messenger; }
+  Messenger* operator->() { return &*messenger; }
+
+  std::uint64_t clock = 1'800'000'000;
+  std::optional<storage::Profile> profile;
+  std::optional<Messenger> messenger;
+};
+
+client::SyncReport SyncOk(Person& p) {
+  auto r = p->Sync(kSyncTimeout);
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+  return r.ok() ? *r : client::SyncReport{};
+}
+
+std::optional<client::ContactInfo> FindContact(Person& p, const std::string& alias) {
+  auto list = p->ListContacts();
+  if (!list) return std::nullopt;
+  for (auto& c : *list) {
+    if (c.alias == alias) return c;
+  }
+  return std::nullopt;
+}
+
+class MessagingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    relay_.emplace(tmp_.path() / "relay", tmp_.path() / "relay.log", 0);
+    ASSERT_TRUE(relay_->ok());
+    alice_.emplace(tmp_.path() / "alice", "Alice");
+    bob_.emplace(tmp_.path() / "bob", "Bob");
+    ASSERT_TRUE((*alice_)->AddRelay(relay_->address_text()).ok());
+    ASSERT_TRUE((*bob_)->AddRelay(relay_->address_text()).ok());
+  }
+
+  // Alice invites, Bob accepts as "Alice"; both sync until confirmed.
+  void Connect() {
+    auto invite = (*alice_)->CreateInvite(1, 3600, kSyncTimeout);
+    ASSERT_TRUE(invite.ok()) << invite.error().message;
+    auto accepted = (*bob_)->AcceptInvite(invite->code, "Alice", kSyncTimeout);
+    ASSERT_TRUE(accepted.ok()) << accepted.error().message;
+    EXPECT_EQ(accepted->status, ContactStatus::kRequestSent);
+    SyncOk(*alice_);  // opens the request, sends Alice's card
+    SyncOk(*bob_);    // checks the card, sends Bob's card + KK 1
+    SyncOk(*alice_);  // KK 2: Alice confirmed
+    SyncOk(*bob_);    // Bob confirmed
+    auto a = FindContact(*alice_, "Bob");
+    auto b = FindContact(*bob_, "Alice");
+    ASSERT_TRUE(a.has_value());
+    ASSERT_TRUE(b.has_value());
+    EXPECT_EQ(a->status, ContactStatus::kConfirmed);
+    EXPECT_EQ(b->status, ContactStatus::kConfirmed);
+  }
+
+  TempDir tmp_;
+  std::optional<RelayProcess> relay_;
+  std::optional<Person> alice_;
+  std::optional<Person> bob_;
+};
+
+TEST_F(MessagingTest, InviteAcceptAndSyncConfirmBothSides) {
+  Connect();
+  // Both sides hold the same safety number.
+  auto sa = (*alice_)->Safety("Bob", false);
+  auto sb = (*bob_)->Safety("Alice", false);
+  ASSERT_TRUE(sa.ok());
+  ASSERT_TRUE(sb.ok());
+  EXPECT_EQ(sa->safety_number, sb->safety_number);
+  // The invite was single-use: it is gone.
+  auto invites = (*alice_)->ListInvites();
+  ASSERT_TRUE(invites.ok());
+  EXPECT_TRUE(invites->empty());
+}
+
+TEST_F(MessagingTest, MessagesFlowBothWaysWithReceipts) {
+  Connect();
+  ASSERT_TRUE((*alice_)->Send("Bob", "hello Bob").ok());
+  ASSERT_TRUE((*alice_)->Send("Bob", "second").ok());
+  ASSERT_TRUE((*bob_)->Send("Alice", "hi Alice").ok());
+  SyncOk(*alice_);
+  auto rb = SyncOk(*bob_);
+  EXPECT_EQ(rb.received, 2u);
+  auto ra = SyncOk(*alice_);
+  EXPECT_EQ(ra.received, 1u);
+  EXPECT_EQ(ra.receipts, 2u);
+  SyncOk(*bob_);
+
+  auto at_bob = (*bob_)->Read("Alice");
+  ASSERT_TRUE(at_bob.ok());
+  std::vector<std::string> incoming;
+  for (const auto& m : *at_bob) {
+    if (!m.outgoing) {
+      incoming.push_back(m.text);
+    } else {
+      EXPECT_EQ(m.state, MessageState::kDelivered);
+    }
+  }
+  EXPECT_EQ(incoming, (std::vector<std::string>{"hello Bob", "second"}));
+  auto at_alice = (*alice_)->Read("Bob");
+  ASSERT_TRUE(at_alice.ok());
+  for (const auto& m : *at_alice) {
+    if (m.outgoing) {
+      EXPECT_EQ(m.state, MessageState::kDelivered) << m.text;
+    }
+  }
+}
+
+TEST_F(MessagingTest, ResentMessageIsStoredOnceAndReceiptedAgain) {
+  Connect();
+  ASSERT_TRUE((*alice_)->Send("Bob", "only once").ok());
+  SyncOk(*alice_);  // uploaded
+  // Alice's clock passes the retry backoff before Bob's receipt arrives: the
+  // same ciphertext goes out again (sealed anew).
+  alice_->clock += client::kMaxRetrySeconds + 1;
+  auto again = SyncOk(*alice_);
+  EXPECT_EQ(again.uploaded, 1u);
+  auto rb = SyncOk(*bob_);
+  EXPECT_EQ(rb.received, 1u);
+  auto msgs = (*bob_)->Read("Alice");
+  ASSERT_TRUE(msgs.ok());
+  ASSERT_EQ(msgs->size(), 1u);
+  EXPECT_EQ((*msgs)[0].text, "only once");
+  auto ra = SyncOk(*alice_);
+  EXPECT_GE(ra.receipts, 1u);
+  auto mine = (*alice_)->Read("Bob");
+  ASSERT_TRUE(mine.ok());
+  ASSERT_EQ(mine->size(), 1u);
+  EXPECT_EQ((*mine)[0].state, MessageState::kDelivered);
+}
+
+TEST_F(MessagingTest, SingleUseInviteRefusesASecondAcceptor) {
+  auto invite = (*alice_)->CreateInvite(1, 3600, kSyncTimeout);
+  ASSERT_TRUE(invite.ok());
+  ASSERT_TRUE((*bob_)->AcceptInvite(invite->code, "Alice", kSyncTimeout).ok());
+  SyncOk(*alice_);
+  Person carol(tmp_.path() / "carol", "Carol");
+  ASSERT_TRUE(carol->AddRelay(relay_->address_text()).ok());
+  // The request queue is deleted once used: Carol's request cannot be stored.
+  (void)carol->AcceptInvite(invite->code, "Alice", kSyncTimeout);
+  SyncOk(carol);
+  SyncOk(*alice_);
+  auto contacts = (*alice_)->ListContacts();
+  ASSERT_TRUE(contacts.ok());
+  EXPECT_EQ(contacts->size(), 1u);  // Bob only
+}
+
+TEST_F(MessagingTest, MultiUseInviteMakesOneContactPerAcceptor) {
+  auto invite = (*alice_)->CreateInvite(2, 3600, kSyncTimeout);
+  ASSERT_TRUE(invite.ok());
+  Person carol(tmp_.path() / "carol", "Carol");
+  ASSERT_TRUE(carol->AddRelay(relay_->address_text()).ok());
+  ASSERT_TRUE((*bob_)->AcceptInvite(invite->code, "", kSyncTimeout).ok());
+  ASSERT_TRUE(carol->AcceptInvite(invite->code, "", kSyncTimeout).ok());
+  for (int i = 0; i < 2; ++i) {
+    SyncOk(*alice_);
+    SyncOk(*bob_);
+    SyncOk(carol);
+  }
+  SyncOk(*alice_);
+  auto a = FindContact(*alice_, "Bob");
+  auto c = FindContact(*alice_, "Carol");
+  ASSERT_TRUE(a.has_value());
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(a->status, ContactStatus::kConfirmed);
+  EXPECT_EQ(c->status, ContactStatus::kConfirmed);
+  // Without --name the acceptor names the contact after the card.
+  EXPECT_TRUE(FindContact(*bob_, "Alice").has_value());
+}
+
+TEST_F(MessagingTest, RelayDownKeepsMessageQueuedUntilItReturns) {
+  Connect();
+  const auto port = relay_->address().port;
+  ASSERT_EQ(relay_->Stop(), 0);
+  ASSERT_TRUE((*alice_)->Send("Bob", "while down").ok());
+  auto r = (*alice_)->Sync(std::chrono::seconds(3));
+  ASSERT_TRUE(r.ok());
+  EXPECT_GE(r->relays_unreachable, 1u);
+  auto mine = (*alice_)->Read("Bob");
+  ASSERT_TRUE(mine.ok());
+  ASSERT_EQ(mine->size(), 1u);
+  EXPECT_EQ((*mine)[0].state, MessageState::kQueued);
+  // Same data directory, same port: the relay is back with the same address.
+  relay_.emplace(tmp_.path() / "relay", tmp_.path() / "relay2.log", port);
+  ASSERT_TRUE(relay_->ok());
+  SyncOk(*alice_);
+  auto rb = SyncOk(*bob_);
+  EXPECT_EQ(rb.received, 1u);
+}
+
+TEST_F(MessagingTest, NoPlaintextMarkerInAnyFileWritten) {
+  Connect();
+  const std::string marker = "PLAINTEXT-MARKER-7f3a9c";
+  ASSERT_TRUE((*alice_)->Send("Bob", marker).ok());
+  SyncOk(*alice_);
+  SyncOk(*bob_);
+  SyncOk(*alice_);
+  auto msgs = (*bob_)->Read("Alice");
+  ASSERT_TRUE(msgs.ok());
+  ASSERT_EQ(msgs->size(), 1u);
+  ASSERT_EQ((*msgs)[0].text, marker);
+  std::size_t files = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(tmp_.path())) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ++files;
+    for (const std::string& needle : {marker, std::string("Alice"), std::string("Bob")}) {
+      EXPECT_EQ(data.find(needle), std::string::npos)
+          << needle << " found in " << entry.path().filename();
+    }
+  }
+  EXPECT_GT(files, 4u);
+}
+
+TEST_F(MessagingTest, SendToUnconfirmedContactIsRefused) {
+  auto invite = (*alice_)->CreateInvite(1, 3600, kSyncTimeout);
+  ASSERT_TRUE(invite.ok());
+  ASSERT_TRUE((*bob_)->AcceptInvite(invite->code, "Alice", kSyncTimeout).ok());
+  auto sent = (*bob_)->Send("Alice", "too early");
+  ASSERT_FALSE(sent.ok());
+  EXPECT_EQ(sent.error().code, Errc::kInvalidArgument);
+  EXPECT_FALSE((*bob_)->Send("Nobody", "x").ok());
+}
+
+TEST_F(MessagingTest, ExpiredInviteIsRefusedClearly) {
+  auto invite = (*alice_)->CreateInvite(1, 60, kSyncTimeout);
+  ASSERT_TRUE(invite.ok());
+  bob_->clock += 61;
+  auto accepted = (*bob_)->AcceptInvite(invite->code, "Alice", kSyncTimeout);
+  ASSERT_FALSE(accepted.ok());
+  EXPECT_STREQ(accepted.error().message, "invite has expired");
+}
+
+TEST_F(MessagingTest, DisappearingMessagesAreRemovedWhenDue) {
+  Connect();
+  ASSERT_TRUE((*bob_)->SetExpiry("Alice", 3600).ok());
+  ASSERT_TRUE((*alice_)->Send("Bob", "soon gone").ok());
+  SyncOk(*alice_);
+  SyncOk(*bob_);
+  auto before = (*bob_)->Read("Alice");
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(before->size(), 1u);
+  bob_->clock += 3601;
+  auto after = (*bob_)->Read("Alice");
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->empty());
+}
+
+}  // namespace
+}  // namespace rhizome::testing
