@@ -11,8 +11,18 @@ PACKAGES=(
   libsqlite3-dev          # only for the SQLCipher-vs-SQLite benchmark binary
   clang libclang-rt-14-dev  # libFuzzer builds (scripts/fuzz.sh)
 )
-# --bench: also the broker the relay is compared with (scripts/bench-relay.sh).
-if [ "${1:-}" = "--bench" ]; then PACKAGES+=(mosquitto libmosquitto-dev); fi
+# --bench: also the broker the relay is compared with (scripts/bench-relay.sh),
+# and Node for Signal's library in the ratchet comparison (scripts/bench-ratchet.sh).
+# Node is asked for only when no `node` is on PATH: a node installed another
+# way (e.g. NodeSource's nodejs, which bundles npm) is kept.
+if [ "${1:-}" = "--bench" ]; then
+  PACKAGES+=(mosquitto libmosquitto-dev)
+  if ! command -v node >/dev/null; then
+    PACKAGES+=(nodejs npm)
+  elif ! command -v npm >/dev/null; then
+    PACKAGES+=(npm)
+  fi
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

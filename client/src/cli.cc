@@ -15,6 +15,8 @@
 #include <optional>
 #include <string>
 
+#include "api.h"
+#include "daemon.h"
 #include "demo.h"
 #include "passphrase.h"
 #include "rhizome/client/messenger.h"
@@ -204,7 +206,7 @@ int CmdWipe(const GlobalOptions& g, bool yes, bool json) {
 
 // Longest duration text accepted ("90d", "12h", "30m", "45s", "off").
 constexpr std::size_t kMaxDurationChars = 16;
-constexpr auto kNetworkTimeout = std::chrono::seconds(20);
+constexpr auto kNetworkTimeout = std::chrono::seconds(20);  // invite, accept, revoke
 // `rhizome send` reads a message from stdin up to this many bytes.
 constexpr std::size_t kMaxStdinMessageBytes = client::kMaxTextBytes + 1;
 
@@ -239,49 +241,44 @@ std::string FormatTime(std::uint64_t unix_seconds) {
   return buf;
 }
 
-void PrintDone(const std::string& message, const fs::path& dir, bool json) {
-  if (json) {
-    cli::v1::Done done;
-    done.set_message(message);
-    done.set_profile(dir.string());
-    PrintJson(done);
-  } else {
-    std::cout << message << "\n";
-  }
-}
+// How long the command line waits for a daemon's answer (a sync may take up
+// to its own timeout, plus the request's queueing behind a delivery pass).
+constexpr auto kDaemonAnswerSlack = std::chrono::seconds(30);
 
-// Opens the profile and the messenger on it; runs `fn(messenger, dir)`.
-template <class Fn>
-int WithMessenger(const GlobalOptions& g, Fn fn) {
+// Runs one API request: through the daemon when one serves this profile, else
+// in process on the profile (which then asks for the passphrase).
+Result<api::v1::Response> RunRequest(const GlobalOptions& g, api::v1::Request req,
+                                     std::chrono::seconds budget = kNetworkTimeout) {
   const fs::path dir = ResolveProfileDir(g);
+  req.set_id(1);
+  if (auto via_daemon = CallDaemon(dir, req, budget + kDaemonAnswerSlack)) return *via_daemon;
   auto profile = OpenProfile(g, dir);
-  if (!profile) return Fail(profile.error());
+  if (!profile) return profile.error();
   auto messenger = client::Messenger::Open(*profile, crypto::SystemRandom());
-  if (!messenger) return Fail(messenger.error());
-  return fn(*messenger, dir);
+  if (!messenger) return messenger.error();
+  return api::Execute(*messenger, req);
 }
 
-cli::v1::Contact ToProto(const client::ContactInfo& c) {
-  cli::v1::Contact p;
-  p.set_name(c.alias);
-  p.set_status(client::ContactStatusName(c.status));
-  p.set_fingerprint(c.fingerprint);
-  p.set_verified(c.verified);
-  p.set_expire_seconds(c.expire_seconds);
-  p.set_created_at(c.created_at);
-  return p;
+// Prints the error of a failed response (or call); true if there was one.
+bool PrintedError(const Result<api::v1::Response>& r, int* rc) {
+  if (!r) {
+    *rc = Fail(r.error());
+    return true;
+  }
+  if (r->has_error()) {
+    std::fprintf(stderr, "rhizome: error: %s\n", r->error().message().c_str());
+    *rc = kExitFailed;
+    return true;
+  }
+  return false;
 }
 
-cli::v1::Message ToProto(const client::MessageInfo& m) {
-  cli::v1::Message p;
-  p.set_contact(m.contact);
-  p.set_outgoing(m.outgoing);
-  p.set_seq(m.seq);
-  p.set_text(m.text);
-  p.set_sent_at_ms(m.sent_at_ms);
-  p.set_stored_at(m.stored_at);
-  p.set_state(client::MessageStateName(m.state));
-  return p;
+void PrintDone(const api::v1::Response& r, bool json) {
+  if (json) {
+    PrintJson(r.done());
+  } else {
+    std::cout << r.done().message() << "\n";
+  }
 }
 
 struct RelayOptions {
@@ -290,51 +287,45 @@ struct RelayOptions {
 };
 
 int CmdRelayAdd(const GlobalOptions& g, const RelayOptions& o) {
-  return WithMessenger(g, [&](client::Messenger& m, const fs::path&) {
-    auto added = m.AddRelay(o.address);
-    if (!added) return Fail(added.error());
-    if (o.json) {
-      cli::v1::Relay r;
-      r.set_address(added->address);
-      r.set_added_at(added->added_at);
-      PrintJson(r);
-    } else {
-      std::cout << "Relay added. New contacts get a mailbox on each of your relays (two are "
-                   "recommended, so one being down loses nothing).\n";
-    }
-    return kExitOk;
-  });
+  api::v1::Request req;
+  req.mutable_relay_add()->set_address(o.address);
+  auto r = RunRequest(g, req);
+  int rc = kExitOk;
+  if (PrintedError(r, &rc)) return rc;
+  if (o.json) {
+    PrintJson(r->relay());
+  } else {
+    std::cout << "Relay added. New contacts get a mailbox on each of your relays (two are "
+                 "recommended, so one being down loses nothing).\n";
+  }
+  return kExitOk;
 }
 
 int CmdRelayRemove(const GlobalOptions& g, const RelayOptions& o) {
-  return WithMessenger(g, [&](client::Messenger& m, const fs::path& dir) {
-    if (auto st = m.RemoveRelay(o.address); !st) return Fail(st.error());
-    PrintDone("Relay removed from the profile. Existing contacts keep the mailboxes they have.",
-              dir, o.json);
-    return kExitOk;
-  });
+  api::v1::Request req;
+  req.mutable_relay_remove()->set_address(o.address);
+  auto r = RunRequest(g, req);
+  int rc = kExitOk;
+  if (PrintedError(r, &rc)) return rc;
+  PrintDone(*r, o.json);
+  return kExitOk;
 }
 
 int CmdRelayList(const GlobalOptions& g, bool json) {
-  return WithMessenger(g, [&](client::Messenger& m, const fs::path&) {
-    auto relays = m.ListRelays();
-    if (!relays) return Fail(relays.error());
-    if (json) {
-      cli::v1::RelayList list;
-      for (const auto& r : *relays) {
-        auto* p = list.add_relays();
-        p->set_address(r.address);
-        p->set_added_at(r.added_at);
-      }
-      PrintJson(list);
-    } else if (relays->empty()) {
-      std::cout << "No relays: contacts can only be reached directly. Add one with "
-                   "`rhizome relay add ADDRESS`.\n";
-    } else {
-      for (const auto& r : *relays) std::cout << r.address << "\n";
-    }
-    return kExitOk;
-  });
+  api::v1::Request req;
+  req.mutable_relay_list();
+  auto r = RunRequest(g, req);
+  int rc = kExitOk;
+  if (PrintedError(r, &rc)) return rc;
+  if (json) {
+    PrintJson(r->relays());
+  } else if (r->relays().relays().empty()) {
+    std::cout << "No relays: contacts can only be reached directly. Add one with "
+                 "`rhizome relay add ADDRESS`.\n";
+  } else {
+    for (const auto& x : r->relays().relays()) std::cout << x.address() << "\n";
+  }
+  return kExitOk;
 }
 
 struct InviteCmdOptions {
@@ -346,56 +337,45 @@ struct InviteCmdOptions {
 };
 
 int CmdInvite(const GlobalOptions& g, const InviteCmdOptions& o) {
-  return WithMessenger(g, [&](client::Messenger& m, const fs::path& dir) {
-    if (o.revoke) {
-      if (auto st = m.RevokeInvite(*o.revoke, kNetworkTimeout); !st) return Fail(st.error());
-      PrintDone("Invite revoked: its key is destroyed and its request queue deleted.", dir,
-                o.json);
-      return kExitOk;
-    }
-    if (o.list) {
-      auto invites = m.ListInvites();
-      if (!invites) return Fail(invites.error());
-      if (o.json) {
-        cli::v1::InviteList list;
-        for (const auto& i : *invites) {
-          auto* p = list.add_invites();
-          p->set_id(i.id);
-          p->set_expires_at(i.expires_at);
-          p->set_uses_left(i.uses_left);
-        }
-        PrintJson(list);
-      } else {
-        if (invites->empty()) std::cout << "No open invites.\n";
-        for (const auto& i : *invites) {
-          std::cout << i.id << "  expires " << FormatTime(i.expires_at) << "  uses left "
-                    << i.uses_left << "\n";
-        }
-      }
-      return kExitOk;
-    }
+  api::v1::Request req;
+  if (o.revoke) {
+    req.mutable_invite_revoke()->set_id(*o.revoke);
+  } else if (o.list) {
+    req.mutable_invite_list();
+  } else {
     auto lifetime = ParseDuration(o.expires);
     if (!lifetime) return Fail(lifetime.error());
     if (*lifetime == 0) return FailText("an invite must expire: give --expires a duration");
-    auto made = m.CreateInvite(o.uses, *lifetime, kNetworkTimeout);
-    if (!made) return Fail(made.error());
+    req.mutable_invite_create()->set_uses(o.uses);
+    req.mutable_invite_create()->set_lifetime_seconds(*lifetime);
+  }
+  auto r = RunRequest(g, req);
+  int rc = kExitOk;
+  if (PrintedError(r, &rc)) return rc;
+  if (o.revoke) {
+    PrintDone(*r, o.json);
+  } else if (o.list) {
     if (o.json) {
-      cli::v1::Invite p;
-      p.set_id(made->id);
-      p.set_code(made->code);
-      p.set_expires_at(made->expires_at);
-      p.set_uses_left(made->uses_left);
-      PrintJson(p);
+      PrintJson(r->invites());
     } else {
-      std::cout << made->code << "\n\n"
-                << "Give this code to the person you are inviting, in person or over a channel "
-                   "you trust.\nAnyone holding it can ask to become your contact until it "
-                   "expires (" << FormatTime(made->expires_at) << ", " << made->uses_left
-                << (made->uses_left == 1 ? " use" : " uses") << ").\nRevoke it with `rhizome "
-                   "invite --revoke " << made->id << "`.\n";
+      if (r->invites().invites().empty()) std::cout << "No open invites.\n";
+      for (const auto& i : r->invites().invites()) {
+        std::cout << i.id() << "  expires " << FormatTime(i.expires_at()) << "  uses left "
+                  << i.uses_left() << "\n";
+      }
     }
-    return kExitOk;
-  });
+  } else if (o.json) {
+    PrintJson(r->invite());
+  } else {
+    const auto& i = r->invite();
+    std::cout << i.code() << "\n\n"
+              << "Give this code to the person you are inviting, in person or over a channel "
+                 "you trust.\nAnyone holding it can ask to become your contact until it "
+                 "expires (" << FormatTime(i.expires_at()) << ", " << i.uses_left()
+              << (i.uses_left() == 1 ? " use" : " uses") << ").\nRevoke it with `rhizome "
+                 "invite --revoke " << i.id() << "`.\n";
+  }
+  return kExitOk;
 }
 
 struct AcceptOptions {
@@ -405,41 +385,41 @@ struct AcceptOptions {
 };
 
 int CmdAccept(const GlobalOptions& g, const AcceptOptions& o) {
-  return WithMessenger(g, [&](client::Messenger& m, const fs::path&) {
-    auto contact = m.AcceptInvite(o.code, o.name, kNetworkTimeout);
-    if (!contact) return Fail(contact.error());
-    if (o.json) {
-      PrintJson(ToProto(*contact));
-    } else {
-      std::cout << "Contact request stored and sent (or queued) as \"" << contact->alias
-                << "\".\nThe contact is confirmed once the inviter's device answers: run "
-                   "`rhizome sync` later, or keep `rhizome daemon` running.\n";
-    }
-    return kExitOk;
-  });
+  api::v1::Request req;
+  req.mutable_accept()->set_code(o.code);
+  req.mutable_accept()->set_name(o.name);
+  auto r = RunRequest(g, req);
+  int rc = kExitOk;
+  if (PrintedError(r, &rc)) return rc;
+  if (o.json) {
+    PrintJson(r->contact());
+  } else {
+    std::cout << "Contact request stored and sent (or queued) as \"" << r->contact().name()
+              << "\".\nThe contact is confirmed once the inviter's device answers: run "
+                 "`rhizome sync` later, or keep `rhizome daemon` running.\n";
+  }
+  return kExitOk;
 }
 
 int CmdContacts(const GlobalOptions& g, bool json) {
-  return WithMessenger(g, [&](client::Messenger& m, const fs::path&) {
-    auto contacts = m.ListContacts();
-    if (!contacts) return Fail(contacts.error());
-    if (json) {
-      cli::v1::ContactList list;
-      for (const auto& c : *contacts) *list.add_contacts() = ToProto(c);
-      PrintJson(list);
-      return kExitOk;
-    }
-    if (contacts->empty()) {
-      std::cout << "No contacts yet. Make an invite with `rhizome invite` or accept one with "
-                   "`rhizome accept CODE`.\n";
-    }
-    for (const auto& c : *contacts) {
-      std::cout << c.alias << "  [" << client::ContactStatusName(c.status) << "]"
-                << (c.verified ? " verified" : "")
-                << (c.fingerprint.empty() ? "" : "  " + c.fingerprint) << "\n";
-    }
+  api::v1::Request req;
+  req.mutable_contacts();
+  auto r = RunRequest(g, req);
+  int rc = kExitOk;
+  if (PrintedError(r, &rc)) return rc;
+  if (json) {
+    PrintJson(r->contacts());
     return kExitOk;
-  });
+  }
+  if (r->contacts().contacts().empty()) {
+    std::cout << "No contacts yet. Make an invite with `rhizome invite` or accept one with "
+                 "`rhizome accept CODE`.\n";
+  }
+  for (const auto& c : r->contacts().contacts()) {
+    std::cout << c.name() << "  [" << c.status() << "]" << (c.verified() ? " verified" : "")
+              << (c.fingerprint().empty() ? "" : "  " + c.fingerprint()) << "\n";
+  }
+  return kExitOk;
 }
 
 struct VerifyOptions {
@@ -449,24 +429,23 @@ struct VerifyOptions {
 };
 
 int CmdVerify(const GlobalOptions& g, const VerifyOptions& o) {
-  return WithMessenger(g, [&](client::Messenger& m, const fs::path&) {
-    auto safety = m.Safety(o.contact, o.confirm);
-    if (!safety) return Fail(safety.error());
-    if (o.json) {
-      cli::v1::Safety p;
-      p.set_contact(safety->contact);
-      p.set_safety_number(safety->safety_number);
-      p.set_verified(safety->verified);
-      PrintJson(p);
-    } else {
-      std::cout << "Safety number with " << safety->contact << ":\n\n  "
-                << safety->safety_number << "\n\n"
-                << "Compare it with the number on their device, in person or on a call. If it "
-                   "matches, run `rhizome verify " << safety->contact << " --confirm`.\n"
-                << (safety->verified ? "Status: verified.\n" : "Status: not verified yet.\n");
-    }
-    return kExitOk;
-  });
+  api::v1::Request req;
+  req.mutable_verify()->set_contact(o.contact);
+  req.mutable_verify()->set_confirm(o.confirm);
+  auto r = RunRequest(g, req);
+  int rc = kExitOk;
+  if (PrintedError(r, &rc)) return rc;
+  const auto& s = r->safety();
+  if (o.json) {
+    PrintJson(s);
+  } else {
+    std::cout << "Safety number with " << s.contact() << ":\n\n  " << s.safety_number() << "\n\n"
+              << "Compare it with the number on their device, in person or on a call. If it "
+                 "matches, run `rhizome verify "
+              << s.contact() << " --confirm`.\n"
+              << (s.verified() ? "Status: verified.\n" : "Status: not verified yet.\n");
+  }
+  return kExitOk;
 }
 
 struct SendOptions {
@@ -489,17 +468,19 @@ int CmdSend(const GlobalOptions& g, const SendOptions& o) {
     while (!buf.empty() && buf.back() == '\n') buf.pop_back();
     text = std::move(buf);
   }
-  return WithMessenger(g, [&](client::Messenger& m, const fs::path&) {
-    auto sent = m.Send(o.contact, text);
-    if (!sent) return Fail(sent.error());
-    if (o.json) {
-      PrintJson(ToProto(*sent));
-    } else {
-      std::cout << "Queued for " << sent->contact
-                << ". It leaves with the next `rhizome sync` (or at once if the daemon runs).\n";
-    }
-    return kExitOk;
-  });
+  api::v1::Request req;
+  req.mutable_send()->set_contact(o.contact);
+  req.mutable_send()->set_text(text);
+  auto r = RunRequest(g, req);
+  int rc = kExitOk;
+  if (PrintedError(r, &rc)) return rc;
+  if (o.json) {
+    PrintJson(r->message());
+  } else {
+    std::cout << "Queued for " << r->message().contact()
+              << ". It leaves with the next `rhizome sync` (or at once if the daemon runs).\n";
+  }
+  return kExitOk;
 }
 
 struct ReadOptions {
@@ -508,30 +489,28 @@ struct ReadOptions {
 };
 
 int CmdRead(const GlobalOptions& g, const ReadOptions& o) {
-  return WithMessenger(g, [&](client::Messenger& m, const fs::path&) {
-    std::optional<std::string_view> who;
-    if (o.contact) who = *o.contact;
-    auto messages = m.Read(who);
-    if (!messages) return Fail(messages.error());
-    if (o.json) {
-      cli::v1::MessageList list;
-      for (const auto& msg : *messages) *list.add_messages() = ToProto(msg);
-      PrintJson(list);
-      return kExitOk;
-    }
-    if (messages->empty()) std::cout << "No messages.\n";
-    std::string current;
-    for (const auto& msg : *messages) {
-      if (msg.contact != current) {
-        current = msg.contact;
-        std::cout << "== " << current << " ==\n";
-      }
-      std::cout << FormatTime(msg.stored_at) << (msg.outgoing ? "  me: " : "  them: ") << msg.text;
-      if (msg.outgoing) std::cout << "  (" << client::MessageStateName(msg.state) << ")";
-      std::cout << "\n";
-    }
+  api::v1::Request req;
+  req.mutable_read()->set_contact(o.contact.value_or(""));
+  auto r = RunRequest(g, req);
+  int rc = kExitOk;
+  if (PrintedError(r, &rc)) return rc;
+  if (o.json) {
+    PrintJson(r->messages());
     return kExitOk;
-  });
+  }
+  if (r->messages().messages().empty()) std::cout << "No messages.\n";
+  std::string current;
+  for (const auto& msg : r->messages().messages()) {
+    if (msg.contact() != current) {
+      current = msg.contact();
+      std::cout << "== " << current << " ==\n";
+    }
+    std::cout << FormatTime(msg.stored_at()) << (msg.outgoing() ? "  me: " : "  them: ")
+              << msg.text();
+    if (msg.outgoing()) std::cout << "  (" << msg.state() << ")";
+    std::cout << "\n";
+  }
+  return kExitOk;
 }
 
 struct ExpireOptions {
@@ -543,14 +522,14 @@ struct ExpireOptions {
 int CmdExpire(const GlobalOptions& g, const ExpireOptions& o) {
   auto seconds = ParseDuration(o.duration);
   if (!seconds) return Fail(seconds.error());
-  return WithMessenger(g, [&](client::Messenger& m, const fs::path& dir) {
-    if (auto st = m.SetExpiry(o.contact, *seconds); !st) return Fail(st.error());
-    PrintDone(*seconds == 0 ? "Disappearing messages off for this conversation."
-                            : "New messages in this conversation disappear after " + o.duration +
-                                  ".",
-              dir, o.json);
-    return kExitOk;
-  });
+  api::v1::Request req;
+  req.mutable_expire()->set_contact(o.contact);
+  req.mutable_expire()->set_seconds(*seconds);
+  auto r = RunRequest(g, req);
+  int rc = kExitOk;
+  if (PrintedError(r, &rc)) return rc;
+  PrintDone(*r, o.json);
+  return kExitOk;
 }
 
 struct SyncOptions {
@@ -559,29 +538,44 @@ struct SyncOptions {
 };
 
 int CmdSync(const GlobalOptions& g, const SyncOptions& o) {
-  return WithMessenger(g, [&](client::Messenger& m, const fs::path&) {
-    auto report = m.Sync(std::chrono::seconds(o.timeout_seconds));
-    if (!report) return Fail(report.error());
-    if (o.json) {
-      cli::v1::SyncResult p;
-      p.set_received(report->received);
-      p.set_uploaded(report->uploaded);
-      p.set_receipts(report->receipts);
-      p.set_contacts_confirmed(report->contacts_confirmed);
-      p.set_relays_unreachable(report->relays_unreachable);
-      p.set_dropped(report->dropped);
-      PrintJson(p);
-    } else {
-      std::cout << "Sync: " << report->received << " new message(s), " << report->uploaded
-                << " upload(s), " << report->receipts << " receipt(s), "
-                << report->contacts_confirmed << " contact(s) confirmed";
-      if (report->relays_unreachable > 0) {
-        std::cout << "; " << report->relays_unreachable << " relay(s) unreachable";
-      }
-      std::cout << ".\n";
+  api::v1::Request req;
+  req.mutable_sync()->set_timeout_seconds(o.timeout_seconds);
+  auto r = RunRequest(g, req, std::chrono::seconds(o.timeout_seconds));
+  int rc = kExitOk;
+  if (PrintedError(r, &rc)) return rc;
+  const auto& s = r->sync();
+  if (o.json) {
+    PrintJson(s);
+  } else {
+    std::cout << "Sync: " << s.received() << " new message(s), " << s.uploaded()
+              << " upload(s), " << s.receipts() << " receipt(s), " << s.contacts_confirmed()
+              << " contact(s) confirmed";
+    if (s.relays_unreachable() > 0) {
+      std::cout << "; " << s.relays_unreachable() << " relay(s) unreachable";
     }
-    return kExitOk;
-  });
+    std::cout << ".\n";
+  }
+  return kExitOk;
+}
+
+struct DaemonCmdOptions {
+  std::uint32_t poll_seconds = 2;
+  std::optional<std::uint32_t> poll_ms;  // finer, for tests
+};
+
+int CmdDaemon(const GlobalOptions& g, const DaemonCmdOptions& o) {
+  const fs::path dir = ResolveProfileDir(g);
+  api::v1::Request probe;
+  probe.mutable_status();
+  if (auto running = CallDaemon(dir, probe, std::chrono::seconds(5))) {
+    return FailText("a daemon already runs for this profile");
+  }
+  auto profile = OpenProfile(g, dir);
+  if (!profile) return Fail(profile.error());
+  client::DaemonOptions options;
+  options.poll_interval = o.poll_ms ? std::chrono::milliseconds(*o.poll_ms)
+                                   : std::chrono::milliseconds(o.poll_seconds * 1000ull);
+  return client::RunDaemon(std::move(*profile), options);
 }
 
 }  // namespace
@@ -695,6 +689,16 @@ int RunCli(int argc, char** argv) {
       ->check(CLI::Range(1u, 3600u));
   sync->add_flag("--json", sync_opts.json, "Print JSON");
 
+  DaemonCmdOptions daemon_opts;
+  auto* daemon = app.add_subcommand(
+      "daemon", "Keep the profile online: relay connections, delivery, the local API socket");
+  daemon->add_option("--poll", daemon_opts.poll_seconds,
+                     "Seconds between delivery passes (default 2)")
+      ->check(CLI::Range(1u, 3600u));
+  daemon->add_option("--poll-ms", daemon_opts.poll_ms,
+                     "Milliseconds between delivery passes (overrides --poll; for tests)")
+      ->check(CLI::Range(50u, 3600000u));
+
   auto* demo = app.add_subcommand("demo", "A guided tour on this machine, in a temporary directory");
 
   try {
@@ -719,6 +723,7 @@ int RunCli(int argc, char** argv) {
   if (read->parsed()) return CmdRead(g, read_opts);
   if (expire->parsed()) return CmdExpire(g, expire_opts);
   if (sync->parsed()) return CmdSync(g, sync_opts);
+  if (daemon->parsed()) return CmdDaemon(g, daemon_opts);
   if (demo->parsed()) return RunDemo();
   return kExitUsage;
 }

@@ -102,6 +102,13 @@ struct Outbound {
   protocol::PublicKey seal_key{};
 };
 
+// How long an outbox entry stays (outbox.needs_receipt).
+enum class Keep : std::int64_t {
+  kUntilUploaded = 0,  // receipts: gone once one relay holds it
+  kUntilReceipt = 1,   // text: retried until the peer's receipt (or kOutboxTtlSeconds)
+  kUntilNextStep = 2,  // first contact: retried until the peer's next step arrives
+};
+
 struct ContactRow {
   std::int64_t id = 0;
   std::string alias;
@@ -148,43 +155,47 @@ const char* MessageStateName(MessageState s) noexcept {
 }
 
 struct Messenger::Impl {
-  storage::Profile& profile;
   storage::Database& db;
   crypto::RandomSource& rng;
   NowFn now;
   protocol::Identity identity;
 
-  // Relay connections of one operation, by canonical address. A relay that
-  // failed once in an operation is not tried again in it.
+  // Open relay connections, by canonical address; kept across operations (the
+  // daemon's passes reuse them) and replaced when the relay closed them.
+  std::map<std::string, RelayLink> cache;
+
+  // One operation's view of the relays: its deadline, and the relays that
+  // could not be reached in it (not tried again in the same operation).
   struct Links {
-    std::map<std::string, std::optional<RelayLink>> open;
+    std::map<std::string, bool> failed;
     Clock::time_point deadline;
     std::size_t unreachable = 0;
   };
 
   Impl(storage::Profile& p, crypto::RandomSource& r, NowFn n, protocol::Identity id)
-      : profile(p), db(p.db()), rng(r), now(std::move(n)), identity(std::move(id)) {}
+      : db(p.db()), rng(r), now(std::move(n)), identity(std::move(id)) {}
 
   // --- relay links --------------------------------------------------------------
 
   RelayLink* Link(Links& links, const std::string& relay) {
-    auto it = links.open.find(relay);
-    if (it != links.open.end()) return it->second ? &*it->second : nullptr;
-    auto& slot = links.open[relay];
+    if (links.failed.count(relay) != 0) return nullptr;
+    if (auto it = cache.find(relay); it != cache.end()) {
+      if (it->second.CheckOpen()) return &it->second;
+      cache.erase(it);
+    }
     auto addr = protocol::ParseRelayAddress(relay);
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(links.deadline -
                                                                             Clock::now());
-    if (!addr || left.count() <= 0) {
+    std::optional<Result<RelayLink>> link;
+    if (addr && left.count() > 0) link.emplace(RelayLink::Connect(*addr, 0, std::min(left, kConnectTimeout)));
+    if (!link || !*link) {
+      links.failed[relay] = true;
       ++links.unreachable;
       return nullptr;
     }
-    auto link = RelayLink::Connect(*addr, 0, std::min(left, kConnectTimeout));
-    if (!link) {
-      ++links.unreachable;
-      return nullptr;
-    }
-    slot.emplace(std::move(*link));
-    return &*slot;
+    auto [pos, inserted] = cache.emplace(relay, std::move(**link));
+    (void)inserted;
+    return &pos->second;
   }
 
   static Links MakeLinks(std::chrono::milliseconds timeout) {
@@ -432,13 +443,13 @@ struct Messenger::Impl {
   // --- outbox -----------------------------------------------------------------
 
   Status InsertOutbox(std::int64_t contact_id, std::optional<std::int64_t> message_row,
-                      ByteSpan ciphertext, const Outbound* path, bool needs_receipt) {
+                      ByteSpan ciphertext, const Outbound* path, Keep keep) {
     auto st = db.Prepare(
         "INSERT INTO outbox (contact_id, message_row, ciphertext, path_relay, path_sender_id, "
         "path_send_key, path_seal_key, needs_receipt, next_attempt_at, created_at) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)");
     if (!st) return st.error();
-    st->Bind(1, contact_id).Bind(3, ciphertext).Bind(8, needs_receipt ? 1 : 0).Bind(9, I64(now()));
+    st->Bind(1, contact_id).Bind(3, ciphertext).Bind(8, static_cast<std::int64_t>(keep)).Bind(9, I64(now()));
     if (message_row) {
       st->Bind(2, *message_row);
     } else {
@@ -504,8 +515,19 @@ struct Messenger::Impl {
       message_row = db.LastInsertRowId();
     }
     RHIZOME_TRY(InsertOutbox(c.id, message_row, *ct, nullptr,
-                             type == protocol::EnvelopeType::kText));
+                             type == protocol::EnvelopeType::kText ? Keep::kUntilReceipt
+                                                                   : Keep::kUntilUploaded));
     return message_row.value_or(0);
+  }
+
+  // The peer's next step arrived: our previous first-contact messages did
+  // their job and are retried no more.
+  Status StepDone(std::int64_t contact_id) {
+    auto st = db.Prepare(
+        "DELETE FROM outbox WHERE contact_id = ?1 AND message_row IS NULL AND needs_receipt = 2");
+    if (!st) return st.error();
+    st->Bind(1, contact_id);
+    return st->Run();
   }
 
   Status SaveSession(std::int64_t contact_id, ContactState state, ByteSpan session) {
@@ -521,7 +543,7 @@ struct Messenger::Impl {
     std::optional<std::int64_t> message_row;
     Bytes ciphertext;
     std::optional<Outbound> path;
-    bool needs_receipt = false;
+    Keep keep = Keep::kUntilUploaded;
     std::uint64_t attempts = 0;
   };
 
@@ -558,7 +580,9 @@ struct Messenger::Impl {
         p.send_key = crypto::SecretBytes::CopyFrom(st->ColumnBlob(6));
         r.path = std::move(p);
       }
-      r.needs_receipt = st->ColumnInt64(8) != 0;
+      const auto keep = st->ColumnInt64(8);
+      if (keep < 0 || keep > 2) return kDamaged;
+      r.keep = static_cast<Keep>(keep);
       r.attempts = U64(st->ColumnInt64(9));
       out.push_back(std::move(r));
     }
@@ -581,23 +605,46 @@ struct Messenger::Impl {
         paths = std::move(*out);
       }
       bool ok = false;
+      bool request_gone = false;  // the invite's request queue no longer exists
       for (const auto& p : paths) {
         if (Clock::now() >= links.deadline) break;
         RelayLink* link = Link(links, p.relay);
         if (link == nullptr) continue;
         auto blob = protocol::SealForPath(r.ciphertext, p.seal_key, rng);
         if (!blob) continue;
-        if (link->Send(p.sender_id, p.send_key.expose(), *blob)) {
+        auto sent = link->Send(p.sender_id, p.send_key.expose(), *blob);
+        if (sent) {
           ok = true;
           ++uploaded;
+        } else if (r.path && sent.error().code == Errc::kNotFound) {
+          request_gone = true;
         }
+      }
+      if (request_gone) {
+        // Our contact request's queue is gone: the invite was used by someone
+        // else, revoked or expired. Tell the user (contact "failed") instead
+        // of retrying for weeks.
+        auto txn = db.Begin();
+        if (!txn) return txn.error();
+        auto fail = db.Prepare("UPDATE contacts SET state = ?1 WHERE id = ?2 AND state = ?3");
+        if (!fail) return fail.error();
+        fail->Bind(1, static_cast<std::int64_t>(ContactState::kFailed))
+            .Bind(2, r.contact_id)
+            .Bind(3, static_cast<std::int64_t>(ContactState::kRequestSent));
+        RHIZOME_TRY(fail->Run());
+        auto del = db.Prepare("DELETE FROM outbox WHERE id = ?1");
+        if (!del) return del.error();
+        del->Bind(1, r.id);
+        RHIZOME_TRY(del->Run());
+        RHIZOME_TRY(txn->Commit());
+        continue;
       }
       if (!ok) continue;  // stays due: the next pass tries again
       auto txn = db.Begin();
       if (!txn) return txn.error();
-      if (r.needs_receipt) {
+      if (r.keep != Keep::kUntilUploaded) {
         const std::uint64_t delay =
-            std::min(kMaxRetrySeconds, kFirstRetrySeconds << std::min<std::uint64_t>(r.attempts, 7));
+            std::min(kMaxRetrySeconds, kFirstRetrySeconds << std::min<std::uint64_t>(r.attempts, 10));
         auto up = db.Prepare(
             "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?1 WHERE id = ?2");
         if (!up) return up.error();
@@ -627,8 +674,9 @@ struct Messenger::Impl {
   enum class Outcome { kProcessed, kDuplicate, kHeld, kDropped, kLater };
 
   Result<bool> Seen(std::int64_t contact_id, const protocol::Hash& hash,
-                    std::optional<protocol::Id>* message_id) {
-    auto st = db.Prepare("SELECT message_id FROM seen WHERE contact_id = ?1 AND hash = ?2");
+                    std::optional<protocol::Id>* message_id, std::uint64_t* receipt_at) {
+    auto st = db.Prepare(
+        "SELECT message_id, receipt_at FROM seen WHERE contact_id = ?1 AND hash = ?2");
     if (!st) return st.error();
     st->Bind(1, contact_id).Bind(2, hash);
     auto row = st->Step();
@@ -638,15 +686,17 @@ struct Messenger::Impl {
       protocol::Id id{};
       if (CopyColumn(st->ColumnBlob(0), id)) *message_id = id;
     }
+    *receipt_at = U64(st->ColumnInt64(1));
     return true;
   }
 
   Status MarkSeen(std::int64_t contact_id, const protocol::Hash& hash,
-                  const std::optional<protocol::Id>& message_id) {
+                  const std::optional<protocol::Id>& message_id, std::uint64_t receipt_at = 0) {
     auto st = db.Prepare(
-        "INSERT OR IGNORE INTO seen (contact_id, hash, message_id, seen_at) VALUES (?1, ?2, ?3, ?4)");
+        "INSERT OR IGNORE INTO seen (contact_id, hash, message_id, seen_at, receipt_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5)");
     if (!st) return st.error();
-    st->Bind(1, contact_id).Bind(2, hash).Bind(4, I64(now()));
+    st->Bind(1, contact_id).Bind(2, hash).Bind(4, I64(now())).Bind(5, I64(receipt_at));
     if (message_id) {
       st->Bind(3, *message_id);
     } else {
@@ -656,6 +706,7 @@ struct Messenger::Impl {
   }
 
   Status Hold(std::int64_t contact_id, ByteSpan payload) {
+    const protocol::Hash hash = crypto::Blake2b256(payload);
     auto count = db.Prepare("SELECT count(*) FROM held WHERE contact_id = ?1");
     if (!count) return count.error();
     count->Bind(1, contact_id);
@@ -668,9 +719,11 @@ struct Messenger::Impl {
       del->Bind(1, contact_id);
       RHIZOME_TRY(del->Run());
     }
-    auto ins = db.Prepare("INSERT INTO held (contact_id, payload, received_at) VALUES (?1, ?2, ?3)");
+    auto ins = db.Prepare(
+        "INSERT OR IGNORE INTO held (contact_id, hash, payload, received_at) "
+        "VALUES (?1, ?2, ?3, ?4)");
     if (!ins) return ins.error();
-    ins->Bind(1, contact_id).Bind(2, payload).Bind(3, I64(now()));
+    ins->Bind(1, contact_id).Bind(2, hash).Bind(3, payload).Bind(4, I64(now()));
     return ins->Run();
   }
 
@@ -686,7 +739,10 @@ struct Messenger::Impl {
       if (!row) return row.error();
       if (!*row || st->ColumnInt64(0) == self_id) return candidate;
     }
-    return Error{Errc::kLimitExceeded, "too many contacts with the same name"};
+    // Never fails on a peer's choice of name: a random suffix.
+    ByteArray<4> suffix{};
+    rng.Fill(suffix);
+    return base + " " + ToHex(suffix);
   }
 
   Status RecordPeerCard(ContactRow& c, const protocol::ContactCard& card) {
@@ -731,8 +787,9 @@ struct Messenger::Impl {
                           (pc->state() == ContactState::kConfirming ||
                            pc->state() == ContactState::kConfirmed);
     if (card_now) RHIZOME_TRY(RecordPeerCard(c, *pc->peer_card()));
+    RHIZOME_TRY(StepDone(c.id));
     if (!step->reply.empty()) {
-      RHIZOME_TRY(InsertOutbox(c.id, std::nullopt, step->reply, nullptr, false));
+      RHIZOME_TRY(InsertOutbox(c.id, std::nullopt, step->reply, nullptr, Keep::kUntilNextStep));
     }
     if (pc->state() == ContactState::kConfirmed) {
       auto dr = pc->TakeSession();
@@ -806,7 +863,8 @@ struct Messenger::Impl {
       RHIZOME_TRY(QueueEnvelope(c, *dr, protocol::EnvelopeType::kReceipt, env->message_id));
     }
     RHIZOME_TRY(SaveSession(c.id, ContactState::kConfirmed, dr->Serialize().expose()));
-    RHIZOME_TRY(MarkSeen(c.id, hash, seen_id));
+    RHIZOME_TRY(StepDone(c.id));  // the session carries traffic: first contact is over
+    RHIZOME_TRY(MarkSeen(c.id, hash, seen_id, seen_id ? now() : 0));
     RHIZOME_TRY(txn->Commit());
     return Outcome::kProcessed;
   }
@@ -816,19 +874,27 @@ struct Messenger::Impl {
                                        SyncReport& report) {
     const protocol::Hash hash = crypto::Blake2b256(payload);
     std::optional<protocol::Id> seen_id;
-    auto seen = Seen(contact_id, hash, &seen_id);
+    std::uint64_t receipt_at = 0;
+    auto seen = Seen(contact_id, hash, &seen_id, &receipt_at);
     if (!seen) return seen.error();
     auto c = ContactById(contact_id);
     if (!c) return c.error();
     if (*seen) {
-      // Our receipt may have been lost: send another (the sender retries until one arrives).
-      if (seen_id && c->state == ContactState::kConfirmed) {
+      // Our receipt may have been lost: send another (the sender retries until
+      // one arrives), but at most once per kReceiptResendSeconds per message, so
+      // copies (several relays, a relay replaying) do not multiply receipts.
+      if (seen_id && c->state == ContactState::kConfirmed &&
+          now() >= receipt_at + kReceiptResendSeconds) {
         auto dr = crypto::DoubleRatchet::Parse(c->session.expose());
         if (!dr) return kDamaged;
         auto txn = db.Begin();
         if (!txn) return txn.error();
         RHIZOME_TRY(QueueEnvelope(*c, *dr, protocol::EnvelopeType::kReceipt, *seen_id));
         RHIZOME_TRY(SaveSession(c->id, ContactState::kConfirmed, dr->Serialize().expose()));
+        auto up = db.Prepare("UPDATE seen SET receipt_at = ?1 WHERE contact_id = ?2 AND hash = ?3");
+        if (!up) return up.error();
+        up->Bind(1, I64(now())).Bind(2, c->id).Bind(3, hash);
+        RHIZOME_TRY(up->Run());
         RHIZOME_TRY(txn->Commit());
       }
       return Outcome::kDuplicate;
@@ -915,17 +981,106 @@ struct Messenger::Impl {
     return r;
   }
 
+  // Forgets queues on the relay side too: rows go to retired_queues (in the
+  // caller's transaction) and DrainRetired deletes them on their relays (DEL),
+  // retrying every pass until the relay confirms.
+  Status RetireInviteQueues(std::int64_t invite_id) {
+    auto st = db.Prepare(
+        "INSERT INTO retired_queues (relay_address, recipient_id, recipient_seed, retired_at) "
+        "SELECT relay_address, recipient_id, recipient_seed, ?2 FROM inbound_queues "
+        "WHERE invite_id = ?1");
+    if (!st) return st.error();
+    st->Bind(1, invite_id).Bind(2, I64(now()));
+    RHIZOME_TRY(st->Run());
+    auto del = db.Prepare("DELETE FROM invites WHERE id = ?1");  // cascades to its queue rows
+    if (!del) return del.error();
+    del->Bind(1, invite_id);
+    return del->Run();
+  }
+
+  Status RetireQueues(const std::vector<Inbound>& queues) {
+    auto st = db.Prepare(
+        "INSERT INTO retired_queues (relay_address, recipient_id, recipient_seed, retired_at) "
+        "VALUES (?1, ?2, ?3, ?4)");
+    if (!st) return st.error();
+    for (const auto& q : queues) {
+      st->Bind(1, std::string_view(q.relay))
+          .Bind(2, q.recipient_id)
+          .Bind(3, q.recipient.secret_key.expose().first(crypto::kEd25519SeedBytes))
+          .Bind(4, I64(now()));
+      RHIZOME_TRY(st->Run());
+    }
+    return {};
+  }
+
+  Status DrainRetired(Links& links) {
+    auto st = db.Prepare("SELECT id, relay_address, recipient_id, recipient_seed FROM "
+                         "retired_queues ORDER BY id");
+    if (!st) return st.error();
+    std::vector<std::int64_t> done;
+    for (;;) {
+      auto row = st->Step();
+      if (!row) return row.error();
+      if (!*row) break;
+      protocol::Id rid{};
+      auto key = crypto::Ed25519FromSeed(st->ColumnBlob(3));
+      if (!CopyColumn(st->ColumnBlob(2), rid) || !key) {
+        done.push_back(st->ColumnInt64(0));  // unusable: nothing more can be done
+        continue;
+      }
+      RelayLink* link = Link(links, std::string(st->ColumnText(1)));
+      if (link == nullptr) continue;
+      auto del = link->DeleteQueue(rid, key->secret_key);
+      if (del || del.error().code == Errc::kNotFound) done.push_back(st->ColumnInt64(0));
+    }
+    for (auto id : done) {
+      auto del = db.Prepare("DELETE FROM retired_queues WHERE id = ?1");
+      if (!del) return del.error();
+      del->Bind(1, id);
+      RHIZOME_TRY(del->Run());
+    }
+    return {};
+  }
+
   // A contact request on an invite's request queue.
   Result<Outcome> HandleRequest(Links& links, const Inbound& queue, ByteSpan payload,
-                                std::vector<Inbound>* retired) {
+                                bool* invite_gone) {
     auto inv = LoadInvite(queue.invite_id);
     if (!inv) return inv.error();
     if (inv->uses_left == 0 || inv->invite.consumed() || now() >= inv->invite.expires_at) {
       return Outcome::kDropped;
     }
-    // Our queues for the new contact come first: the card in the reply names them.
+    // SECURITY: authenticate first. OpenContactRequest is pure (the invite is
+    // not changed), so a dry run with a card naming no queues decides whether
+    // the request is genuine and new; only then are queues made on a relay.
+    // Junk and replays cost the sender a blob, never us a queue.
+    {
+      auto bare = CardWith({});
+      if (!bare) return bare.error();
+      const protocol::ContactSelf probe{*bare, identity.noise};
+      if (!protocol::OpenContactRequest(inv->invite, payload, probe, now(), rng)) {
+        return Outcome::kDropped;
+      }
+    }
+    // Our queues for the new contact: the card in the reply names them.
     auto queues = NewContactQueues(links);
     if (!queues) return Outcome::kLater;  // no relay reachable now: leave the request queued
+    // Until the transaction below commits, the new queues are retired on any
+    // way out (a relay DEL now, best effort; what fails is left to expire).
+    bool committed = false;
+    struct Cleanup {
+      Impl& im;
+      Links& links;
+      std::vector<Inbound>& queues;
+      bool& committed;
+      ~Cleanup() {
+        if (committed) return;
+        for (const auto& q : queues) {
+          if (RelayLink* l = im.Link(links, q.relay)) (void)l->DeleteQueue(q.recipient_id, q.recipient.secret_key);
+        }
+      }
+    } cleanup{*this, links, *queues, committed};
+
     auto card = CardWith(*queues);
     if (!card) return card.error();
     const protocol::ContactSelf self{*card, identity.noise};
@@ -955,19 +1110,13 @@ struct Messenger::Impl {
     std::vector<protocol::MessageQueue> reply;
     reply.push_back(opened->reply_queue.Clone());
     RHIZOME_TRY(SetOutbound(contact_id, reply));
-    RHIZOME_TRY(InsertOutbox(contact_id, std::nullopt, opened->reply, nullptr, false));
+    RHIZOME_TRY(InsertOutbox(contact_id, std::nullopt, opened->reply, nullptr, Keep::kUntilNextStep));
     // Bookkeeping (first_contact.h InviterInvite).
     RHIZOME_TRY(protocol::RecordOpenedRequest(inv->invite, opened->request_id));
     const std::uint32_t left = inv->uses_left - 1;
     if (inv->invite.consumed() || left == 0) {
-      auto del = db.Prepare("DELETE FROM invites WHERE id = ?1");  // cascades to its queue row
-      if (!del) return del.error();
-      del->Bind(1, inv->id);
-      RHIZOME_TRY(del->Run());
-      retired->push_back(Inbound{});
-      retired->back().relay = queue.relay;
-      retired->back().recipient_id = queue.recipient_id;
-      retired->back().recipient.secret_key = queue.recipient.secret_key.Clone();
+      RHIZOME_TRY(RetireInviteQueues(inv->id));
+      *invite_gone = true;
     } else {
       auto up = db.Prepare("UPDATE invites SET uses_left = ?1 WHERE id = ?2");
       if (!up) return up.error();
@@ -979,10 +1128,15 @@ struct Messenger::Impl {
       RHIZOME_TRY(rq->Run());
     }
     RHIZOME_TRY(txn->Commit());
+    committed = true;
     return Outcome::kProcessed;
   }
 
   // Fetches and processes every message waiting on every inbound queue.
+  // SECURITY: nothing one message or one contact does can stop the pass: a
+  // failure tied to it leaves that queue for the next pass (un-ACKed) and the
+  // pass goes on with the other queues and the uploads. Only a failing
+  // database (kIo) stops the pass.
   Status Receive(Links& links, SyncReport& report, bool* progress) {
     auto queues = InboundQueues({}, 0);
     if (!queues) return queues.error();
@@ -990,8 +1144,8 @@ struct Messenger::Impl {
       if (Clock::now() >= links.deadline) break;
       RelayLink* link = Link(links, q.relay);
       if (link == nullptr) continue;
-      std::vector<Inbound> retired;
-      for (std::size_t n = 0; n < kMaxMessagesPerQueuePerPass; ++n) {
+      bool invite_gone = false;
+      for (std::size_t n = 0; n < kMaxMessagesPerQueuePerPass && !invite_gone; ++n) {
         if (Clock::now() >= links.deadline) break;
         auto msg = link->Get(q.recipient_id, q.recipient.secret_key);
         if (!msg || !msg->has_value()) break;
@@ -999,10 +1153,14 @@ struct Messenger::Impl {
         Outcome outcome = Outcome::kDropped;
         auto payload = protocol::OpenPathSeal(m.blob, q.seal);
         if (payload) {
-          Result<Outcome> r = q.invite_id != 0 ? HandleRequest(links, q, *payload, &retired)
+          Result<Outcome> r = q.invite_id != 0 ? HandleRequest(links, q, *payload, &invite_gone)
                                                : HandleContactPayload(q.contact_id, *payload,
                                                                       report);
-          if (!r) return r.error();  // a local failure (disk): leave the message on the relay
+          if (!r) {
+            if (r.error().code == Errc::kIo) return r.error();  // the disk: stop, keep it on the relay
+            ++report.deferred;
+            break;  // this message stays on the relay; the other queues go on
+          }
           outcome = *r;
           if (outcome == Outcome::kHeld) {
             auto txn = db.Begin();
@@ -1015,13 +1173,14 @@ struct Messenger::Impl {
         if (outcome == Outcome::kDropped) ++report.dropped;
         if (outcome == Outcome::kProcessed) {
           *progress = true;
-          if (q.contact_id != 0) RHIZOME_TRY(RetryHeld(q.contact_id, report));
+          if (q.contact_id != 0) {
+            if (auto st = RetryHeld(q.contact_id, report); !st) {
+              if (st.error().code == Errc::kIo) return st;
+              ++report.deferred;
+            }
+          }
         }
         if (!link->Ack(q.recipient_id, m.message_id)) break;
-        if (!retired.empty()) break;  // the invite is used up: its queue is gone
-      }
-      for (const auto& r : retired) {
-        (void)link->DeleteQueue(r.recipient_id, r.recipient.secret_key);  // best effort
       }
     }
     return {};
@@ -1035,7 +1194,28 @@ struct Messenger::Impl {
     auto held = db.Prepare("DELETE FROM held WHERE received_at <= ?1");
     if (!held) return held.error();
     held->Bind(1, I64(now() > kHeldExpirySeconds ? now() - kHeldExpirySeconds : 0));
-    return held->Run();
+    RHIZOME_TRY(held->Run());
+    // The outbox gives up after kOutboxTtlSeconds (the relay would have expired it too).
+    auto outbox = db.Prepare("DELETE FROM outbox WHERE created_at <= ?1");
+    if (!outbox) return outbox.error();
+    outbox->Bind(1, I64(now() > kOutboxTtlSeconds ? now() - kOutboxTtlSeconds : 0));
+    RHIZOME_TRY(outbox->Run());
+    // Expired invites: their key and secret go now, their request queues are retired.
+    auto inv = db.Prepare("SELECT id FROM invites WHERE expires_at <= ?1");
+    if (!inv) return inv.error();
+    inv->Bind(1, I64(now()));
+    std::vector<std::int64_t> expired;
+    for (;;) {
+      auto row = inv->Step();
+      if (!row) return row.error();
+      if (!*row) break;
+      expired.push_back(inv->ColumnInt64(0));
+    }
+    if (expired.empty()) return {};
+    auto txn = db.Begin();
+    if (!txn) return txn.error();
+    for (auto id : expired) RHIZOME_TRY(RetireInviteQueues(id));
+    return txn->Commit();
   }
 };
 
@@ -1198,19 +1378,17 @@ Status Messenger::RevokeInvite(std::string_view id, std::chrono::milliseconds ti
   if (!row) return row.error();
   if (!*row) return Error{Errc::kNotFound, "no such invite"};
   const std::int64_t invite_id = st->ColumnInt64(0);
-  auto queues = im.InboundQueues("invite_id = ?1", invite_id);
-  if (!queues) return queues.error();
-  auto del = im.db.Prepare("DELETE FROM invites WHERE id = ?1");
-  if (!del) return del.error();
-  del->Bind(1, invite_id);
-  RHIZOME_TRY(del->Run());  // the key and secret are gone (secure_delete zeroes the rows)
-  auto links = Impl::MakeLinks(timeout);
-  for (const auto& q : *queues) {
-    if (RelayLink* link = im.Link(links, q.relay)) {
-      (void)link->DeleteQueue(q.recipient_id, q.recipient.secret_key);  // best effort
-    }
+  {
+    // The key and secret go now (secure_delete zeroes the rows); the request
+    // queue is retired in the same transaction and deleted on its relay now or,
+    // if the relay cannot be reached, by a later pass.
+    auto txn = im.db.Begin();
+    if (!txn) return txn.error();
+    RHIZOME_TRY(im.RetireInviteQueues(invite_id));
+    RHIZOME_TRY(txn->Commit());
   }
-  return {};
+  auto links = Impl::MakeLinks(timeout);
+  return im.DrainRetired(links);
 }
 
 Result<std::vector<InviteInfo>> Messenger::ListInvites() {
@@ -1237,6 +1415,11 @@ Result<ContactInfo> Messenger::AcceptInvite(std::string_view code, std::string_v
   if (!invite) return invite.error();
   if (protocol::InviteExpired(*invite, im.now())) {
     return Error{Errc::kInvalidArgument, "invite has expired"};
+  }
+  if (auto own = protocol::InviteFingerprint(invite->invite_secret.expose(),
+                                             im.identity.signing.public_key);
+      own && *own == invite->fingerprint) {
+    return Error{Errc::kInvalidArgument, "this is your own invite: give it to someone else"};
   }
   if (!alias.empty()) {
     if (alias.size() > kMaxAliasBytes || !protocol::ValidateDisplayName(alias)) {
@@ -1290,7 +1473,7 @@ Result<ContactInfo> Messenger::AcceptInvite(std::string_view code, std::string_v
       q.contact_id = contact_id;
       RHIZOME_TRY(im.InsertInbound(q));
     }
-    RHIZOME_TRY(im.InsertOutbox(contact_id, std::nullopt, built->request, &path, false));
+    RHIZOME_TRY(im.InsertOutbox(contact_id, std::nullopt, built->request, &path, Keep::kUntilNextStep));
     RHIZOME_TRY(txn->Commit());
     info.alias = name;
     info.status = StatusOf(built->contact.state());
@@ -1382,12 +1565,46 @@ Result<MessageInfo> Messenger::Send(std::string_view contact, std::string_view t
   return info;
 }
 
+namespace {
+
+constexpr const char* kMessageColumns =
+    "SELECT m.id, c.alias, m.outgoing, m.seq, m.type, m.body, m.sent_at_ms, m.stored_at, m.state "
+    "FROM messages m JOIN contacts c ON c.id = m.contact_id";
+
+Result<std::vector<MessageInfo>> CollectMessages(storage::Statement& st, std::size_t limit) {
+  std::vector<MessageInfo> out;
+  while (out.size() < limit) {
+    auto row = st.Step();
+    if (!row) return row.error();
+    if (!*row) break;
+    MessageInfo m;
+    m.row = st.ColumnInt64(0);
+    m.contact = std::string(st.ColumnText(1));
+    m.outgoing = st.ColumnInt64(2) != 0;
+    m.seq = U64(st.ColumnInt64(3));
+    const auto type = st.ColumnInt64(4);
+    if (type == static_cast<std::int64_t>(protocol::EnvelopeType::kText)) {
+      auto body = st.ColumnBlob(5);
+      m.text.assign(body.begin(), body.end());
+    } else {
+      m.text = "(a message this version cannot display)";
+    }
+    m.sent_at_ms = U64(st.ColumnInt64(6));
+    m.stored_at = U64(st.ColumnInt64(7));
+    const auto state = st.ColumnInt64(8);
+    if (state < 1 || state > 4) return kDamaged;
+    m.state = static_cast<MessageState>(state);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<std::vector<MessageInfo>> Messenger::Read(std::optional<std::string_view> contact) {
   auto& im = *impl_;
   RHIZOME_TRY(im.DeleteExpired());
-  std::string sql =
-      "SELECT c.alias, m.outgoing, m.seq, m.type, m.body, m.sent_at_ms, m.stored_at, m.state "
-      "FROM messages m JOIN contacts c ON c.id = m.contact_id";
+  std::string sql = kMessageColumns;
   if (contact) sql += " WHERE c.alias = ?1";
   sql += " ORDER BY c.alias, m.id";
   auto st = im.db.Prepare(sql);
@@ -1396,30 +1613,24 @@ Result<std::vector<MessageInfo>> Messenger::Read(std::optional<std::string_view>
     if (!im.ContactByAlias(*contact)) return Error{Errc::kNotFound, "no such contact"};
     st->Bind(1, *contact);
   }
-  std::vector<MessageInfo> out;
-  for (;;) {
-    auto row = st->Step();
-    if (!row) return row.error();
-    if (!*row) break;
-    MessageInfo m;
-    m.contact = std::string(st->ColumnText(0));
-    m.outgoing = st->ColumnInt64(1) != 0;
-    m.seq = U64(st->ColumnInt64(2));
-    const auto type = st->ColumnInt64(3);
-    if (type == static_cast<std::int64_t>(protocol::EnvelopeType::kText)) {
-      auto body = st->ColumnBlob(4);
-      m.text.assign(body.begin(), body.end());
-    } else {
-      m.text = "(a message this version cannot display)";
-    }
-    m.sent_at_ms = U64(st->ColumnInt64(5));
-    m.stored_at = U64(st->ColumnInt64(6));
-    const auto state = st->ColumnInt64(7);
-    if (state < 1 || state > 4) return kDamaged;
-    m.state = static_cast<MessageState>(state);
-    out.push_back(std::move(m));
-  }
-  return out;
+  return CollectMessages(*st, SIZE_MAX);
+}
+
+Result<std::vector<MessageInfo>> Messenger::IncomingAfter(std::int64_t row, std::size_t limit) {
+  std::string sql = kMessageColumns;
+  sql += " WHERE m.outgoing = 0 AND m.id > ?1 ORDER BY m.id";
+  auto st = impl_->db.Prepare(sql);
+  if (!st) return st.error();
+  st->Bind(1, row);
+  return CollectMessages(*st, limit);
+}
+
+Result<std::int64_t> Messenger::LastMessageRow() {
+  auto st = impl_->db.Prepare("SELECT coalesce(max(id), 0) FROM messages");
+  if (!st) return st.error();
+  auto row = st->Step();
+  if (!row) return row.error();
+  return st->ColumnInt64(0);
 }
 
 Result<SyncReport> Messenger::Sync(std::chrono::milliseconds timeout) {
@@ -1427,6 +1638,7 @@ Result<SyncReport> Messenger::Sync(std::chrono::milliseconds timeout) {
   SyncReport report;
   RHIZOME_TRY(im.DeleteExpired());
   auto links = Impl::MakeLinks(timeout);
+  RHIZOME_TRY(im.DrainRetired(links));
   // Bounded: each round either makes progress or stops.
   for (int round = 0; round < 8; ++round) {
     bool progress = false;
@@ -1437,6 +1649,7 @@ Result<SyncReport> Messenger::Sync(std::chrono::milliseconds timeout) {
     if (!progress && *up == 0) break;
     if (Clock::now() >= links.deadline) break;
   }
+  RHIZOME_TRY(im.DrainRetired(links));  // what this pass retired (used-up invites)
   report.relays_unreachable = links.unreachable;
   return report;
 }

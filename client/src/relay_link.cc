@@ -457,6 +457,15 @@ ByteSpan RelayLink::handshake_hash() const {
 
 bool RelayLink::is_open() const { return !impl_->closed; }
 
+bool RelayLink::CheckOpen() {
+  // A few rounds: the read completion, then the receive loop's exit.
+  for (int i = 0; i < 4 && !impl_->closed; ++i) {
+    if (impl_->io.poll() == 0) break;
+  }
+  if (impl_->io.stopped()) impl_->io.restart();
+  return !impl_->closed;
+}
+
 void RelayLink::Close() { impl_->Close(); }
 
 // ---- key statements ---------------------------------------------------------------

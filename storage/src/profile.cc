@@ -444,6 +444,9 @@ Status Profile::Wipe(const fs::path& dir_in, crypto::RandomSource& rng) {
   }
   for (const auto& f : key_files) note(RemoveFile(f));
   for (const auto& f : db_files) note(RemoveFile(f));
+  // A daemon's socket left by a killed daemon (no data in it; the lock above
+  // proves no daemon runs).
+  (void)::unlink((p.dir / kSocketFileName).c_str());
   note(SyncDirectory(p.dir));
 
   // The directory goes too, unless it holds files that are not ours (the

@@ -123,14 +123,30 @@ CREATE TABLE seen (
   hash       BLOB NOT NULL,
   message_id BLOB,
   seen_at    INTEGER NOT NULL,
+  receipt_at INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (contact_id, hash)
+);
+CREATE TABLE retired_queues (
+  id             INTEGER PRIMARY KEY,
+  relay_address  TEXT NOT NULL,
+  recipient_id   BLOB NOT NULL,
+  recipient_seed BLOB NOT NULL,
+  retired_at     INTEGER NOT NULL
 );
 CREATE TABLE held (
   id          INTEGER PRIMARY KEY,
   contact_id  INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+  hash        BLOB NOT NULL,
   payload     BLOB NOT NULL,
-  received_at INTEGER NOT NULL
+  received_at INTEGER NOT NULL,
+  UNIQUE (contact_id, hash)
 );
+CREATE INDEX outbox_by_message ON outbox (message_row);
+CREATE INDEX outbox_by_contact ON outbox (contact_id, next_attempt_at);
+CREATE INDEX inbound_by_contact ON inbound_queues (contact_id);
+CREATE INDEX inbound_by_invite ON inbound_queues (invite_id);
+CREATE INDEX outbound_by_contact ON outbound_queues (contact_id);
+CREATE INDEX messages_by_expiry ON messages (expires_at);
 )sql",
 };
 

@@ -12,6 +12,11 @@
 #include <string>
 
 #include "relay_process.h"
+#include "rhizome/client/relay_link.h"
+#include "rhizome/protocol/first_contact.h"
+#include "rhizome/protocol/invite.h"
+#include "rhizome/protocol/path_seal.h"
+#include "rhizome/storage/database.h"
 #include "rhizome/crypto/random.h"
 #include "rhizome/protocol/identity.h"
 #include "rhizome/storage/identity_store.h"
@@ -27,6 +32,8 @@ using client::Messenger;
 using client::MessageState;
 
 constexpr auto kSyncTimeout = std::chrono::seconds(10);
+constexpr const char* kAlice = "Alice Marker-Name-4b1d";
+constexpr const char* kBob = "Bob Marker-Name-9e2c";
 
 // A profile with an identity and a messenger on it, with a clock the test moves.
 struct Person {
@@ -70,8 +77,8 @@ class MessagingTest : public ::testing::Test {
   void SetUp() override {
     relay_.emplace(tmp_.path() / "relay", tmp_.path() / "relay.log", 0);
     ASSERT_TRUE(relay_->ok());
-    alice_.emplace(tmp_.path() / "alice", "Alice");
-    bob_.emplace(tmp_.path() / "bob", "Bob");
+    alice_.emplace(tmp_.path() / "alice", kAlice);
+    bob_.emplace(tmp_.path() / "bob", kBob);
     ASSERT_TRUE((*alice_)->AddRelay(relay_->address_text()).ok());
     ASSERT_TRUE((*bob_)->AddRelay(relay_->address_text()).ok());
   }
@@ -87,7 +94,7 @@ class MessagingTest : public ::testing::Test {
     SyncOk(*bob_);    // checks the card, sends Bob's card + KK 1
     SyncOk(*alice_);  // KK 2: Alice confirmed
     SyncOk(*bob_);    // Bob confirmed
-    auto a = FindContact(*alice_, "Bob");
+    auto a = FindContact(*alice_, kBob);
     auto b = FindContact(*bob_, "Alice");
     ASSERT_TRUE(a.has_value());
     ASSERT_TRUE(b.has_value());
@@ -104,7 +111,7 @@ class MessagingTest : public ::testing::Test {
 TEST_F(MessagingTest, InviteAcceptAndSyncConfirmBothSides) {
   Connect();
   // Both sides hold the same safety number.
-  auto sa = (*alice_)->Safety("Bob", false);
+  auto sa = (*alice_)->Safety(kBob, false);
   auto sb = (*bob_)->Safety("Alice", false);
   ASSERT_TRUE(sa.ok());
   ASSERT_TRUE(sb.ok());
@@ -117,8 +124,8 @@ TEST_F(MessagingTest, InviteAcceptAndSyncConfirmBothSides) {
 
 TEST_F(MessagingTest, MessagesFlowBothWaysWithReceipts) {
   Connect();
-  ASSERT_TRUE((*alice_)->Send("Bob", "hello Bob").ok());
-  ASSERT_TRUE((*alice_)->Send("Bob", "second").ok());
+  ASSERT_TRUE((*alice_)->Send(kBob, "hello Bob").ok());
+  ASSERT_TRUE((*alice_)->Send(kBob, "second").ok());
   ASSERT_TRUE((*bob_)->Send("Alice", "hi Alice").ok());
   SyncOk(*alice_);
   auto rb = SyncOk(*bob_);
@@ -139,7 +146,7 @@ TEST_F(MessagingTest, MessagesFlowBothWaysWithReceipts) {
     }
   }
   EXPECT_EQ(incoming, (std::vector<std::string>{"hello Bob", "second"}));
-  auto at_alice = (*alice_)->Read("Bob");
+  auto at_alice = (*alice_)->Read(kBob);
   ASSERT_TRUE(at_alice.ok());
   for (const auto& m : *at_alice) {
     if (m.outgoing) {
@@ -150,13 +157,15 @@ TEST_F(MessagingTest, MessagesFlowBothWaysWithReceipts) {
 
 TEST_F(MessagingTest, ResentMessageIsStoredOnceAndReceiptedAgain) {
   Connect();
-  ASSERT_TRUE((*alice_)->Send("Bob", "only once").ok());
+  ASSERT_TRUE((*alice_)->Send(kBob, "only once").ok());
   SyncOk(*alice_);  // uploaded
   // Alice's clock passes the retry backoff before Bob's receipt arrives: the
   // same ciphertext goes out again (sealed anew).
   alice_->clock += client::kMaxRetrySeconds + 1;
   auto again = SyncOk(*alice_);
-  EXPECT_EQ(again.uploaded, 1u);
+  // The text, and Alice's last first-contact message (kept until Bob's first
+  // session message shows it arrived).
+  EXPECT_EQ(again.uploaded, 2u);
   auto rb = SyncOk(*bob_);
   EXPECT_EQ(rb.received, 1u);
   auto msgs = (*bob_)->Read("Alice");
@@ -165,7 +174,7 @@ TEST_F(MessagingTest, ResentMessageIsStoredOnceAndReceiptedAgain) {
   EXPECT_EQ((*msgs)[0].text, "only once");
   auto ra = SyncOk(*alice_);
   EXPECT_GE(ra.receipts, 1u);
-  auto mine = (*alice_)->Read("Bob");
+  auto mine = (*alice_)->Read(kBob);
   ASSERT_TRUE(mine.ok());
   ASSERT_EQ(mine->size(), 1u);
   EXPECT_EQ((*mine)[0].state, MessageState::kDelivered);
@@ -185,6 +194,122 @@ TEST_F(MessagingTest, SingleUseInviteRefusesASecondAcceptor) {
   auto contacts = (*alice_)->ListContacts();
   ASSERT_TRUE(contacts.ok());
   EXPECT_EQ(contacts->size(), 1u);  // Bob only
+  // Carol is told: the relay refused her request (the queue is gone).
+  auto at_carol = FindContact(carol, "Alice");
+  ASSERT_TRUE(at_carol.has_value());
+  EXPECT_EQ(at_carol->status, ContactStatus::kFailed);
+}
+
+TEST_F(MessagingTest, OwnInviteIsRefused) {
+  auto invite = (*alice_)->CreateInvite(1, 3600, kSyncTimeout);
+  ASSERT_TRUE(invite.ok());
+  auto accepted = (*alice_)->AcceptInvite(invite->code, "Me", kSyncTimeout);
+  ASSERT_FALSE(accepted.ok());
+  EXPECT_EQ(accepted.error().code, Errc::kInvalidArgument);
+}
+
+// Sends `n` sealed junk blobs to an invite's request queue, as anyone holding
+// the code can. Returns how many the relay accepted.
+int SendJunkRequests(const std::string& code, int n) {
+  auto invite = protocol::ParseInviteCode(code);
+  if (!invite) return -1;
+  auto link = client::RelayLink::Connect(invite->relay, 0, std::chrono::seconds(5));
+  if (!link) return -1;
+  auto send_key = protocol::InviteSendKey(invite->invite_secret.expose());
+  if (!send_key) return -1;
+  int accepted = 0;
+  for (int i = 0; i < n; ++i) {
+    Bytes junk(protocol::kMinContactRequestBytes + static_cast<std::size_t>(i));
+    crypto::SystemRandom().Fill(junk);
+    auto blob = protocol::SealForPath(junk, invite->invite_key, crypto::SystemRandom());
+    if (blob && link->Send(invite->request_queue_id, send_key->expose(), *blob)) ++accepted;
+  }
+  return accepted;
+}
+
+std::uint64_t RelayQueues(const RelayProcess& relay) {
+  auto body = HttpExchange(relay.metrics_port(), "GET /metrics HTTP/1.0\r\n\r\n");
+  auto samples = Samples(body);
+  return samples.count("rhizome_relay_queues") ? samples["rhizome_relay_queues"] : ~0ull;
+}
+
+TEST(MessagingSecurity, JunkContactRequestsCreateNoQueuesOnTheRelay) {
+  TempDir tmp;
+  RelayProcess relay(tmp.path() / "relay", tmp.path() / "relay.log", 0,
+                     {"--metrics", "127.0.0.1:0"}, /*metrics=*/true);
+  ASSERT_TRUE(relay.ok());
+  ASSERT_NE(relay.metrics_port(), 0);
+  Person alice(tmp.path() / "alice", kAlice);
+  ASSERT_TRUE(alice->AddRelay(relay.address_text()).ok());
+  auto invite = alice->CreateInvite(50, 3600, kSyncTimeout);  // a flyer
+  ASSERT_TRUE(invite.ok());
+  const std::uint64_t before = RelayQueues(relay);
+  ASSERT_EQ(before, 1u);  // the request queue
+  ASSERT_EQ(SendJunkRequests(invite->code, 20), 20);
+  auto r = alice->Sync(kSyncTimeout);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->dropped, 20u);
+  EXPECT_EQ(RelayQueues(relay), before) << "a request that does not open made queues";
+  auto contacts = alice->ListContacts();
+  ASSERT_TRUE(contacts.ok());
+  EXPECT_TRUE(contacts->empty());
+  // A genuine request behind the junk still works.
+  Person bob(tmp.path() / "bob", kBob);
+  ASSERT_TRUE(bob->AddRelay(relay.address_text()).ok());
+  ASSERT_TRUE(bob->AcceptInvite(invite->code, "Alice", kSyncTimeout).ok());
+  for (int i = 0; i < 2; ++i) {
+    SyncOk(alice);
+    SyncOk(bob);
+  }
+  auto at_bob = FindContact(bob, "Alice");
+  ASSERT_TRUE(at_bob.has_value());
+  EXPECT_EQ(at_bob->status, ContactStatus::kConfirmed);
+}
+
+TEST_F(MessagingTest, RevokeWhileTheRelayIsDownIsCompletedByALaterSync) {
+  auto invite = (*alice_)->CreateInvite(5, 3600, kSyncTimeout);
+  ASSERT_TRUE(invite.ok());
+  const auto port = relay_->address().port;
+  ASSERT_EQ(relay_->Stop(), 0);
+  ASSERT_TRUE((*alice_)->RevokeInvite(invite->id, std::chrono::seconds(2)).ok());
+  auto invites = (*alice_)->ListInvites();
+  ASSERT_TRUE(invites.ok());
+  EXPECT_TRUE(invites->empty());  // the key is gone at once
+  relay_.emplace(tmp_.path() / "relay", tmp_.path() / "relay2.log", port);
+  ASSERT_TRUE(relay_->ok());
+  EXPECT_EQ(SendJunkRequests(invite->code, 1), 1);  // the queue still exists on the relay...
+  SyncOk(*alice_);
+  EXPECT_EQ(SendJunkRequests(invite->code, 1), 0);  // ...until the next pass deletes it
+}
+
+TEST_F(MessagingTest, ADamagedContactDoesNotStopDeliveryForOthers) {
+  Connect();
+  Person carol(tmp_.path() / "carol", "Carol");
+  ASSERT_TRUE(carol->AddRelay(relay_->address_text()).ok());
+  auto invite = (*alice_)->CreateInvite(1, 3600, kSyncTimeout);
+  ASSERT_TRUE(invite.ok());
+  ASSERT_TRUE(carol->AcceptInvite(invite->code, "Alice", kSyncTimeout).ok());
+  for (int i = 0; i < 2; ++i) {
+    SyncOk(*alice_);
+    SyncOk(carol);
+  }
+  ASSERT_TRUE((*bob_)->Send("Alice", "from bob").ok());
+  ASSERT_TRUE(carol->Send("Alice", "from carol").ok());
+  SyncOk(*bob_);
+  SyncOk(carol);
+  // Bob's session in Alice's profile is damaged (a disk fault, a bug).
+  auto st = alice_->profile->db().Prepare("UPDATE contacts SET session = x'00' WHERE alias = ?1");
+  ASSERT_TRUE(st.ok());
+  st->Bind(1, std::string_view(kBob));
+  ASSERT_TRUE(st->Run().ok());
+  auto r = (*alice_)->Sync(kSyncTimeout);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_GE(r->deferred, 1u);
+  EXPECT_EQ(r->received, 1u);  // Carol's message
+  auto from_carol = (*alice_)->Read("Carol");
+  ASSERT_TRUE(from_carol.ok());
+  ASSERT_EQ(from_carol->size(), 1u);
+  EXPECT_EQ((*from_carol)[0].text, "from carol");
 }
 
 TEST_F(MessagingTest, MultiUseInviteMakesOneContactPerAcceptor) {
@@ -200,25 +325,25 @@ TEST_F(MessagingTest, MultiUseInviteMakesOneContactPerAcceptor) {
     SyncOk(carol);
   }
   SyncOk(*alice_);
-  auto a = FindContact(*alice_, "Bob");
+  auto a = FindContact(*alice_, kBob);
   auto c = FindContact(*alice_, "Carol");
   ASSERT_TRUE(a.has_value());
   ASSERT_TRUE(c.has_value());
   EXPECT_EQ(a->status, ContactStatus::kConfirmed);
   EXPECT_EQ(c->status, ContactStatus::kConfirmed);
   // Without --name the acceptor names the contact after the card.
-  EXPECT_TRUE(FindContact(*bob_, "Alice").has_value());
+  EXPECT_TRUE(FindContact(*bob_, kAlice).has_value());
 }
 
 TEST_F(MessagingTest, RelayDownKeepsMessageQueuedUntilItReturns) {
   Connect();
   const auto port = relay_->address().port;
   ASSERT_EQ(relay_->Stop(), 0);
-  ASSERT_TRUE((*alice_)->Send("Bob", "while down").ok());
+  ASSERT_TRUE((*alice_)->Send(kBob, "while down").ok());
   auto r = (*alice_)->Sync(std::chrono::seconds(3));
   ASSERT_TRUE(r.ok());
   EXPECT_GE(r->relays_unreachable, 1u);
-  auto mine = (*alice_)->Read("Bob");
+  auto mine = (*alice_)->Read(kBob);
   ASSERT_TRUE(mine.ok());
   ASSERT_EQ(mine->size(), 1u);
   EXPECT_EQ((*mine)[0].state, MessageState::kQueued);
@@ -233,7 +358,7 @@ TEST_F(MessagingTest, RelayDownKeepsMessageQueuedUntilItReturns) {
 TEST_F(MessagingTest, NoPlaintextMarkerInAnyFileWritten) {
   Connect();
   const std::string marker = "PLAINTEXT-MARKER-7f3a9c";
-  ASSERT_TRUE((*alice_)->Send("Bob", marker).ok());
+  ASSERT_TRUE((*alice_)->Send(kBob, marker).ok());
   SyncOk(*alice_);
   SyncOk(*bob_);
   SyncOk(*alice_);
@@ -247,7 +372,9 @@ TEST_F(MessagingTest, NoPlaintextMarkerInAnyFileWritten) {
     std::ifstream in(entry.path(), std::ios::binary);
     std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     ++files;
-    for (const std::string& needle : {marker, std::string("Alice"), std::string("Bob")}) {
+    // The display names are checked too; 3-5 letter strings turn up by chance in
+    // random bytes, so look for the full card names.
+    for (const std::string& needle : {marker, std::string(kAlice), std::string(kBob)}) {
       EXPECT_EQ(data.find(needle), std::string::npos)
           << needle << " found in " << entry.path().filename();
     }
@@ -277,7 +404,7 @@ TEST_F(MessagingTest, ExpiredInviteIsRefusedClearly) {
 TEST_F(MessagingTest, DisappearingMessagesAreRemovedWhenDue) {
   Connect();
   ASSERT_TRUE((*bob_)->SetExpiry("Alice", 3600).ok());
-  ASSERT_TRUE((*alice_)->Send("Bob", "soon gone").ok());
+  ASSERT_TRUE((*alice_)->Send(kBob, "soon gone").ok());
   SyncOk(*alice_);
   SyncOk(*bob_);
   auto before = (*bob_)->Read("Alice");

@@ -3,7 +3,15 @@
 // integration test binary.
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <csignal>
+#include <regex>
+#include <sstream>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -65,5 +73,44 @@ class RelayProcess {
   std::optional<protocol::RelayAddress> address_;
   std::uint16_t metrics_port_ = 0;
 };
+
+// One HTTP exchange on 127.0.0.1:port: sends `request` raw, returns everything
+// read until the server closes (bounded by a 5 s receive timeout).
+inline std::string HttpExchange(std::uint16_t port, const std::string& request) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string out;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    (void)!write(fd, request.data(), request.size());
+    char buf[4096];
+    for (;;) {
+      ssize_t n = read(fd, buf, sizeof(buf));
+      if (n <= 0) break;
+      out.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  close(fd);
+  return out;
+}
+
+// name{labels} -> value from a Prometheus text body.
+inline std::map<std::string, std::uint64_t> Samples(const std::string& body) {
+  std::map<std::string, std::uint64_t> out;
+  std::istringstream in(body);
+  std::string line;
+  const std::regex sample_re(R"(^([a-z_]+(?:\{[^}]*\})?) ([0-9]+)$)");
+  std::smatch m;
+  while (std::getline(in, line)) {
+    if (std::regex_match(line, m, sample_re)) out[m[1]] = std::stoull(m[2]);
+  }
+  return out;
+}
 
 }  // namespace rhizome::testing

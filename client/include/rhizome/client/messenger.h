@@ -60,7 +60,12 @@ inline constexpr std::size_t kMaxMessagesPerQueuePerPass = 2000;
 inline constexpr std::uint64_t kHeldExpirySeconds = 30 * 24 * 3600;
 // Outbox retry backoff: first retry after kFirstRetrySeconds, doubling, capped.
 inline constexpr std::uint64_t kFirstRetrySeconds = 30;
-inline constexpr std::uint64_t kMaxRetrySeconds = 3600;
+inline constexpr std::uint64_t kMaxRetrySeconds = 6 * 3600;
+// An outbox entry is given up after this long (the relay's default expiry):
+// the message stays in the conversation as "sent" or "queued".
+inline constexpr std::uint64_t kOutboxTtlSeconds = 21 * 24 * 3600;
+// A duplicate of a message already stored gets another receipt at most this often.
+inline constexpr std::uint64_t kReceiptResendSeconds = 3600;
 
 enum class ContactStatus : std::uint8_t {
   kRequestSent = 1,   // we accepted an invite; waiting for the inviter
@@ -98,6 +103,7 @@ struct ContactInfo {
 };
 
 struct MessageInfo {
+  std::int64_t row = 0;  // local, increasing in storage order (for "what is new since")
   std::string contact;
   bool outgoing = false;
   std::uint64_t seq = 0;
@@ -120,6 +126,7 @@ struct SyncReport {
   std::size_t contacts_confirmed = 0;
   std::size_t relays_unreachable = 0;
   std::size_t dropped = 0;         // blobs that did not open or decrypt
+  std::size_t deferred = 0;        // queues left for the next pass after a local failure
 };
 
 class Messenger {
@@ -175,6 +182,11 @@ class Messenger {
   Result<MessageInfo> Send(std::string_view contact, std::string_view text);
   // Conversations in order (per contact by seq). Removes expired messages first.
   Result<std::vector<MessageInfo>> Read(std::optional<std::string_view> contact);
+  // Incoming messages stored after local row `row` (0: all), in storage order,
+  // at most `limit`. For the daemon's events.
+  Result<std::vector<MessageInfo>> IncomingAfter(std::int64_t row, std::size_t limit);
+  // The largest message row so far (0 if none).
+  Result<std::int64_t> LastMessageRow();
 
   // One delivery pass: fetch and process every inbound queue, upload what the
   // outbox holds that is due, repeat while something new happened and the

@@ -210,6 +210,11 @@ class RelayLink {
   // True until the relay or Close() ended the connection (as far as this link
   // has seen).
   bool is_open() const;
+  // Lets the link notice, without blocking, what already happened on the
+  // socket (a relay that closed the connection while the link was idle), then
+  // answers is_open(). For a caller about to reuse a link kept across
+  // operations.
+  bool CheckOpen();
   // Closes the connection. Idempotent.
   void Close();
 

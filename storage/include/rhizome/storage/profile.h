@@ -5,6 +5,8 @@
 //   profile.key       that key, wrapped (XChaCha20-Poly1305) under
 //                     Argon2id(passphrase, salt), with salt and parameters
 //   profile.key.new   only during a passphrase change (see ChangePassphrase)
+//   profile.sock      the daemon's Unix socket while one runs (client/src/daemon.h);
+//                     Wipe removes a stale one
 // The byte format of the key file is in docs/protocol/profile-key-file.md.
 //
 // Guarantees:
@@ -45,6 +47,7 @@ namespace rhizome::storage {
 inline constexpr std::string_view kDatabaseFileName = "profile.db";
 inline constexpr std::string_view kKeyFileName = "profile.key";
 inline constexpr std::string_view kNewKeyFileName = "profile.key.new";
+inline constexpr std::string_view kSocketFileName = "profile.sock";
 // Passphrases longer than this are refused (input from a person or a file).
 inline constexpr std::size_t kMaxPassphraseBytes = 1024;
 // A key file larger than this is not read (it is ~100 bytes).
