@@ -162,7 +162,8 @@ struct Messenger::Impl {
 
   // Open relay connections, by canonical address; kept across operations (the
   // daemon's passes reuse them) and replaced when the relay closed them.
-  std::map<std::string, RelayLink> cache;
+  std::map<std::string, std::unique_ptr<RelayPort>> cache;
+  ConnectFn connect;
 
   // One operation's view of the relays: its deadline, and the relays that
   // could not be reached in it (not tried again in the same operation).
@@ -172,22 +173,23 @@ struct Messenger::Impl {
     std::size_t unreachable = 0;
   };
 
-  Impl(storage::Profile& p, crypto::RandomSource& r, NowFn n, protocol::Identity id)
-      : db(p.db()), rng(r), now(std::move(n)), identity(std::move(id)) {}
+  Impl(storage::Profile& p, crypto::RandomSource& r, NowFn n, protocol::Identity id,
+       ConnectFn c)
+      : db(p.db()), rng(r), now(std::move(n)), identity(std::move(id)), connect(std::move(c)) {}
 
   // --- relay links --------------------------------------------------------------
 
-  RelayLink* Link(Links& links, const std::string& relay) {
+  RelayPort* Link(Links& links, const std::string& relay) {
     if (links.failed.count(relay) != 0) return nullptr;
     if (auto it = cache.find(relay); it != cache.end()) {
-      if (it->second.CheckOpen()) return &it->second;
+      if (it->second->CheckOpen()) return it->second.get();
       cache.erase(it);
     }
     auto addr = protocol::ParseRelayAddress(relay);
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(links.deadline -
                                                                             Clock::now());
-    std::optional<Result<RelayLink>> link;
-    if (addr && left.count() > 0) link.emplace(RelayLink::Connect(*addr, 0, std::min(left, kConnectTimeout)));
+    std::optional<Result<std::unique_ptr<RelayPort>>> link;
+    if (addr && left.count() > 0) link.emplace(connect(*addr, std::min(left, kConnectTimeout)));
     if (!link || !*link) {
       links.failed[relay] = true;
       ++links.unreachable;
@@ -195,7 +197,7 @@ struct Messenger::Impl {
     }
     auto [pos, inserted] = cache.emplace(relay, std::move(**link));
     (void)inserted;
-    return &pos->second;
+    return pos->second.get();
   }
 
   static Links MakeLinks(std::chrono::milliseconds timeout) {
@@ -403,7 +405,7 @@ struct Messenger::Impl {
 
   // A fresh queue on `relay` (NEW + KEY), not yet stored.
   Result<Inbound> NewInbound(Links& links, const std::string& relay) {
-    RelayLink* link = Link(links, relay);
+    RelayPort* link = Link(links, relay);
     if (link == nullptr) return Error{Errc::kIo, "relay unreachable"};
     Inbound q;
     q.relay = relay;
@@ -608,7 +610,7 @@ struct Messenger::Impl {
       bool request_gone = false;  // the invite's request queue no longer exists
       for (const auto& p : paths) {
         if (Clock::now() >= links.deadline) break;
-        RelayLink* link = Link(links, p.relay);
+        RelayPort* link = Link(links, p.relay);
         if (link == nullptr) continue;
         auto blob = protocol::SealForPath(r.ciphertext, p.seal_key, rng);
         if (!blob) continue;
@@ -1028,7 +1030,7 @@ struct Messenger::Impl {
         done.push_back(st->ColumnInt64(0));  // unusable: nothing more can be done
         continue;
       }
-      RelayLink* link = Link(links, std::string(st->ColumnText(1)));
+      RelayPort* link = Link(links, std::string(st->ColumnText(1)));
       if (link == nullptr) continue;
       auto del = link->DeleteQueue(rid, key->secret_key);
       if (del || del.error().code == Errc::kNotFound) done.push_back(st->ColumnInt64(0));
@@ -1076,7 +1078,7 @@ struct Messenger::Impl {
       ~Cleanup() {
         if (committed) return;
         for (const auto& q : queues) {
-          if (RelayLink* l = im.Link(links, q.relay)) (void)l->DeleteQueue(q.recipient_id, q.recipient.secret_key);
+          if (RelayPort* l = im.Link(links, q.relay)) (void)l->DeleteQueue(q.recipient_id, q.recipient.secret_key);
         }
       }
     } cleanup{*this, links, *queues, committed};
@@ -1142,7 +1144,7 @@ struct Messenger::Impl {
     if (!queues) return queues.error();
     for (const auto& q : *queues) {
       if (Clock::now() >= links.deadline) break;
-      RelayLink* link = Link(links, q.relay);
+      RelayPort* link = Link(links, q.relay);
       if (link == nullptr) continue;
       bool invite_gone = false;
       for (std::size_t n = 0; n < kMaxMessagesPerQueuePerPass && !invite_gone; ++n) {
@@ -1227,11 +1229,20 @@ Messenger& Messenger::operator=(Messenger&&) noexcept = default;
 Messenger::~Messenger() = default;
 
 Result<Messenger> Messenger::Open(storage::Profile& profile, crypto::RandomSource& rng,
-                                  NowFn now) {
+                                  NowFn now, ConnectFn connect) {
   auto identity = storage::LoadIdentity(profile.db());
   if (!identity) return identity.error();
   if (!now) now = SystemNow;
-  return Messenger(std::make_unique<Impl>(profile, rng, std::move(now), std::move(*identity)));
+  if (!connect) {
+    connect = [](const protocol::RelayAddress& address,
+                 std::chrono::milliseconds timeout) -> Result<std::unique_ptr<RelayPort>> {
+      auto link = RelayLink::Connect(address, 0, timeout);
+      if (!link) return link.error();
+      return std::unique_ptr<RelayPort>(std::make_unique<RelayLink>(std::move(*link)));
+    };
+  }
+  return Messenger(std::make_unique<Impl>(profile, rng, std::move(now), std::move(*identity),
+                                          std::move(connect)));
 }
 
 Result<RelayInfo> Messenger::AddRelay(std::string_view address) {
@@ -1305,7 +1316,7 @@ Result<InviteInfo> Messenger::CreateInvite(std::uint32_t uses, std::uint64_t lif
   }
   auto links = Impl::MakeLinks(timeout);
   const std::string& relay_text = relays->front();
-  RelayLink* link = im.Link(links, relay_text);
+  RelayPort* link = im.Link(links, relay_text);
   if (link == nullptr) return Error{Errc::kIo, "relay unreachable"};
   auto relay = protocol::ParseRelayAddress(relay_text);
   if (!relay) return kDamaged;

@@ -25,7 +25,7 @@
 //
 // NOT THE SAME WORK as Rhizome's ratchet: libsignal adds post-quantum steps
 // that ours does not have. Session set-up is PQXDH (ML-KEM-1024 on top of
-// X25519; not timed here), and since 2025 every message also carries the
+// X25519; not timed here), and every message also carries the
 // Sparse Post-Quantum Ratchet (SPQR): chunks of ML-KEM keys and ciphertexts,
 // with an encapsulation or decapsulation now and then, mixed into the message
 // keys. Its message format is AES-256-CBC + HMAC-SHA256 (truncated to 8 bytes)

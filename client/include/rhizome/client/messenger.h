@@ -37,7 +37,9 @@
 #include <string_view>
 #include <vector>
 
+#include "rhizome/client/relay_port.h"
 #include "rhizome/crypto/result.h"
+#include "rhizome/protocol/relay_address.h"
 
 namespace rhizome::crypto {
 class RandomSource;
@@ -132,11 +134,16 @@ struct SyncReport {
 class Messenger {
  public:
   using NowFn = std::function<std::uint64_t()>;  // Unix seconds
+  // Opens a connection to a relay within the timeout.
+  using ConnectFn = std::function<Result<std::unique_ptr<RelayPort>>(
+      const protocol::RelayAddress&, std::chrono::milliseconds)>;
 
-  // `profile` must outlive the Messenger. `now` defaults to the system clock.
+  // `profile` must outlive the Messenger (its database is used in place).
+  // `now` defaults to the system clock, `connect` to a real RelayLink (tests
+  // and the fuzz target pass an in-memory relay).
   // Errors: the identity's (kNotFound "the profile has no identity yet", kCorrupt).
   static Result<Messenger> Open(storage::Profile& profile, crypto::RandomSource& rng,
-                                NowFn now = {});
+                                NowFn now = {}, ConnectFn connect = {});
   Messenger(Messenger&&) noexcept;
   Messenger& operator=(Messenger&&) noexcept;
   ~Messenger();

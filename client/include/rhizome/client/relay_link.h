@@ -66,6 +66,7 @@
 #include "rhizome/crypto/result.h"
 #include "rhizome/crypto/secret.h"
 #include "rhizome/crypto/sign.h"
+#include "rhizome/client/relay_port.h"
 #include "rhizome/protocol/relay_address.h"
 #include "rhizome/protocol/relay_key_statement.h"
 #include "rhizome/protocol/relay_messages.h"
@@ -89,12 +90,8 @@ inline constexpr std::size_t kMaxRelayLinkPendingReplies = 256;
 //   any other code (also unknown ones) -> kIo "relay refused the command".
 Error RelayErrorToError(protocol::RelayErrorCode code) noexcept;
 
-struct NewQueueResult {
-  protocol::Id recipient_id{};  // for SUB, GET, ACK, DEL (the recipient's side)
-  protocol::Id sender_id{};     // for SEND (what the recipient hands to senders)
-};
 
-class RelayLink {
+class RelayLink final : public RelayPort {
  public:
   // Connects to `address` and runs the NKpsk0 handshake, all within `deadline`.
   // `followed_serial` is the serial of the last key statement already followed
@@ -127,20 +124,20 @@ class RelayLink {
   // NEW with `recipient`'s public key, then KEY setting `send_key` (signed by
   // `recipient`): NewQueue() then SetQueueKey(). If KEY is refused, the new
   // queue is deleted again (best effort). Errors: as those two.
-  Result<NewQueueResult> CreateQueue(const crypto::Ed25519KeyPair& recipient, ByteSpan send_key);
+  Result<NewQueueResult> CreateQueue(const crypto::Ed25519KeyPair& recipient, ByteSpan send_key) override;
 
   // NEW alone, for a caller that needs the sender id before it can derive the
   // send key (an invite's request queue, DESIGN §6). The queue takes no SEND
   // until SetQueueKey(). Errors: kLimitExceeded (the relay's queue quota);
   // kMalformed "unexpected reply from the relay".
-  Result<NewQueueResult> NewQueue(const crypto::Ed25519KeyPair& recipient);
+  Result<NewQueueResult> NewQueue(const crypto::Ed25519KeyPair& recipient) override;
 
   // KEY: sets the queue's 32-byte send key, once (signed by `recipient`).
   // Errors: kInvalidArgument if send_key is not 32 bytes or all zeros;
   // kNotFound (no such queue or wrong key); kIo "relay refused the command"
   // also when the key was already set.
   Status SetQueueKey(const protocol::Id& recipient_id, const crypto::Ed25519KeyPair& recipient,
-                     ByteSpan send_key);
+                     ByteSpan send_key) override;
 
   // SEND `blob` to the queue `sender_id` (MAC'd with `send_key`). The relay
   // has stored it durably when this returns OK.
@@ -148,19 +145,20 @@ class RelayLink {
   // is not one of protocol::kRelayBlobSizes (checked before anything is sent);
   // kNotFound (no such queue or wrong send key); kLimitExceeded (the queue or
   // the relay is full, or the connection's rate limit).
-  Status Send(const protocol::Id& sender_id, ByteSpan send_key, const Bytes& blob);
+  Status Send(const protocol::Id& sender_id, ByteSpan send_key, const Bytes& blob) override;
 
   // GET: the queue's oldest stored message, or nullopt when it is empty. The
   // message stays stored (GET again returns it again) until Ack().
   // Errors: kNotFound (no such queue or wrong key); kMalformed if the reply
   // names another queue.
   Result<std::optional<protocol::QueueMessage>> Get(
-      const protocol::Id& recipient_id, const crypto::SecretBytes& recipient_ed25519_secret);
+      const protocol::Id& recipient_id,
+      const crypto::SecretBytes& recipient_ed25519_secret) override;
 
   // ACK: deletes `message_id`, delivered on THIS link by Get() or a push after
   // Subscribe(). Errors: kNotFound if this link did not receive that message
   // from that queue.
-  Status Ack(const protocol::Id& recipient_id, const protocol::Id& message_id);
+  Status Ack(const protocol::Id& recipient_id, const protocol::Id& message_id) override;
 
   // SUB: this link becomes the queue's subscriber; stored messages, oldest
   // first, then new ones, arrive through NextPush(). Errors: kNotFound;
@@ -168,7 +166,7 @@ class RelayLink {
   Status Subscribe(const protocol::Id& recipient_id, const crypto::SecretBytes& recipient_secret);
 
   // DEL: removes the queue and its messages. Errors: kNotFound.
-  Status DeleteQueue(const protocol::Id& recipient_id, const crypto::SecretBytes& recipient_secret);
+  Status DeleteQueue(const protocol::Id& recipient_id, const crypto::SecretBytes& recipient_secret) override;
 
   std::chrono::milliseconds reply_timeout() const;
   void set_reply_timeout(std::chrono::milliseconds timeout);
@@ -214,7 +212,7 @@ class RelayLink {
   // socket (a relay that closed the connection while the link was idle), then
   // answers is_open(). For a caller about to reuse a link kept across
   // operations.
-  bool CheckOpen();
+  bool CheckOpen() override;
   // Closes the connection. Idempotent.
   void Close();
 

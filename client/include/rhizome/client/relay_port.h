@@ -1,0 +1,44 @@
+// RelayPort: the queue operations the messenger needs from one relay
+// connection (docs/protocol/relay-commands.md). The real implementation is
+// RelayLink (relay_link.h); the messenger's fuzz target supplies an in-memory
+// relay with the same semantics so that it can run millions of two-party
+// schedules without sockets. Every method has RelayLink's contract.
+// Thread safety: one thread at a time.
+#pragma once
+
+#include <optional>
+
+#include "rhizome/crypto/bytes.h"
+#include "rhizome/crypto/result.h"
+#include "rhizome/crypto/secret.h"
+#include "rhizome/crypto/sign.h"
+#include "rhizome/protocol/relay_messages.h"
+#include "rhizome/protocol/wire_types.h"
+
+namespace rhizome::client {
+
+struct NewQueueResult {
+  protocol::Id recipient_id{};  // for SUB, GET, ACK, DEL (the recipient's side)
+  protocol::Id sender_id{};     // for SEND (what the recipient hands to senders)
+};
+
+class RelayPort {
+ public:
+  virtual ~RelayPort() = default;
+  // False once the connection is known to be closed (see RelayLink::CheckOpen).
+  virtual bool CheckOpen() = 0;
+  virtual Result<NewQueueResult> NewQueue(const crypto::Ed25519KeyPair& recipient) = 0;
+  virtual Status SetQueueKey(const protocol::Id& recipient_id,
+                             const crypto::Ed25519KeyPair& recipient, ByteSpan send_key) = 0;
+  // NewQueue then SetQueueKey (the queue is deleted again if KEY fails).
+  virtual Result<NewQueueResult> CreateQueue(const crypto::Ed25519KeyPair& recipient,
+                                             ByteSpan send_key) = 0;
+  virtual Status Send(const protocol::Id& sender_id, ByteSpan send_key, const Bytes& blob) = 0;
+  virtual Result<std::optional<protocol::QueueMessage>> Get(
+      const protocol::Id& recipient_id, const crypto::SecretBytes& recipient_ed25519_secret) = 0;
+  virtual Status Ack(const protocol::Id& recipient_id, const protocol::Id& message_id) = 0;
+  virtual Status DeleteQueue(const protocol::Id& recipient_id,
+                             const crypto::SecretBytes& recipient_secret) = 0;
+};
+
+}  // namespace rhizome::client
