@@ -92,6 +92,9 @@ struct Inbound {
   crypto::X25519KeyPair seal;
   std::int64_t invite_id = 0;   // 0 if a contact queue
   std::int64_t contact_id = 0;  // 0 if an invite's request queue
+  // The acceptor's reply queue on the inviter's relay (first_contact.h): read
+  // until the inviter's card arrives, never named in our card, then retired.
+  bool reply_only = false;
 };
 
 // One path we send on.
@@ -272,7 +275,7 @@ struct Messenger::Impl {
   Result<std::vector<Inbound>> InboundQueues(std::string_view where, std::int64_t key) {
     std::string sql =
         "SELECT id, relay_address, recipient_id, sender_id, recipient_seed, send_key, "
-        "seal_secret, invite_id, contact_id FROM inbound_queues";
+        "seal_secret, invite_id, contact_id, reply_only FROM inbound_queues";
     if (!where.empty()) {
       sql += " WHERE ";
       sql += where;
@@ -301,6 +304,7 @@ struct Messenger::Impl {
       q.send_key = crypto::SecretBytes::CopyFrom(st->ColumnBlob(5));
       q.invite_id = st->ColumnIsNull(7) ? 0 : st->ColumnInt64(7);
       q.contact_id = st->ColumnIsNull(8) ? 0 : st->ColumnInt64(8);
+      q.reply_only = st->ColumnInt64(9) != 0;
       out.push_back(std::move(q));
     }
     return out;
@@ -309,14 +313,16 @@ struct Messenger::Impl {
   Status InsertInbound(const Inbound& q) {
     auto st = db.Prepare(
         "INSERT INTO inbound_queues (relay_address, recipient_id, sender_id, recipient_seed, "
-        "send_key, seal_secret, invite_id, contact_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+        "send_key, seal_secret, invite_id, contact_id, reply_only) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
     if (!st) return st.error();
     st->Bind(1, std::string_view(q.relay))
         .Bind(2, q.recipient_id)
         .Bind(3, q.sender_id)
         .Bind(4, q.recipient.secret_key.expose().first(crypto::kEd25519SeedBytes))
         .Bind(5, q.send_key.expose())
-        .Bind(6, q.seal.secret_key.expose());
+        .Bind(6, q.seal.secret_key.expose())
+        .Bind(9, q.reply_only ? 1 : 0);
     if (q.invite_id != 0) {
       st->Bind(7, q.invite_id).BindNull(8);
     } else {
@@ -375,7 +381,7 @@ struct Messenger::Impl {
 
   // Our card for one contact: our identity and the queues we read for it.
   Result<protocol::ContactCard> OwnCard(std::int64_t contact_id) {
-    auto queues = InboundQueues("contact_id = ?1", contact_id);
+    auto queues = InboundQueues("contact_id = ?1 AND reply_only = 0", contact_id);
     if (!queues) return queues.error();
     return CardWith(*queues);
   }
@@ -391,16 +397,22 @@ struct Messenger::Impl {
     std::sort(card.versions.begin(), card.versions.end());
     for (const auto& q : queues) {
       if (card.queues.size() == protocol::kMaxCardQueues) break;
-      auto relay = protocol::ParseRelayAddress(q.relay);
-      if (!relay) return kDamaged;
-      protocol::MessageQueue mq;
-      mq.relay = std::move(*relay);
-      mq.sender_id = q.sender_id;
-      mq.send_key = q.send_key.Clone();
-      mq.seal_key = q.seal.public_key;
-      card.queues.push_back(std::move(mq));
+      auto mq = ToMessageQueue(q);
+      if (!mq) return mq.error();
+      card.queues.push_back(std::move(*mq));
     }
     return card;
+  }
+
+  static Result<protocol::MessageQueue> ToMessageQueue(const Inbound& q) {
+    auto relay = protocol::ParseRelayAddress(q.relay);
+    if (!relay) return kDamaged;
+    protocol::MessageQueue mq;
+    mq.relay = std::move(*relay);
+    mq.sender_id = q.sender_id;
+    mq.send_key = q.send_key.Clone();
+    mq.seal_key = q.seal.public_key;
+    return mq;
   }
 
   // A fresh queue on `relay` (NEW + KEY), not yet stored.
@@ -789,6 +801,7 @@ struct Messenger::Impl {
                           (pc->state() == ContactState::kConfirming ||
                            pc->state() == ContactState::kConfirmed);
     if (card_now) RHIZOME_TRY(RecordPeerCard(c, *pc->peer_card()));
+    if (card_now && c.role == ContactRole::kAcceptor) RHIZOME_TRY(RetireReplyQueues(c.id));
     RHIZOME_TRY(StepDone(c.id));
     if (!step->reply.empty()) {
       RHIZOME_TRY(InsertOutbox(c.id, std::nullopt, step->reply, nullptr, Keep::kUntilNextStep));
@@ -1000,6 +1013,21 @@ struct Messenger::Impl {
     return del->Run();
   }
 
+  // The acceptor's reply queue did its job once the inviter's card arrived.
+  Status RetireReplyQueues(std::int64_t contact_id) {
+    auto st = db.Prepare(
+        "INSERT INTO retired_queues (relay_address, recipient_id, recipient_seed, retired_at) "
+        "SELECT relay_address, recipient_id, recipient_seed, ?2 FROM inbound_queues "
+        "WHERE contact_id = ?1 AND reply_only = 1");
+    if (!st) return st.error();
+    st->Bind(1, contact_id).Bind(2, I64(now()));
+    RHIZOME_TRY(st->Run());
+    auto del = db.Prepare("DELETE FROM inbound_queues WHERE contact_id = ?1 AND reply_only = 1");
+    if (!del) return del.error();
+    del->Bind(1, contact_id);
+    return del->Run();
+  }
+
   Status RetireQueues(const std::vector<Inbound>& queues) {
     auto st = db.Prepare(
         "INSERT INTO retired_queues (relay_address, recipient_id, recipient_seed, retired_at) "
@@ -1060,7 +1088,16 @@ struct Messenger::Impl {
       auto bare = CardWith({});
       if (!bare) return bare.error();
       const protocol::ContactSelf probe{*bare, identity.noise};
-      if (!protocol::OpenContactRequest(inv->invite, payload, probe, now(), rng)) {
+      auto dry = protocol::OpenContactRequest(inv->invite, payload, probe, now(), rng);
+      if (!dry) return Outcome::kDropped;
+      // SECURITY (privacy): before the contact is confirmed we connect only to
+      // our own relays. A reply queue elsewhere would let anyone holding the
+      // invite learn our IP address from a relay of their choosing.
+      auto reply_relay = protocol::FormatRelayAddress(dry->reply_queue.relay);
+      auto mine = RelayAddresses();
+      if (!mine) return mine.error();
+      if (!reply_relay || (*reply_relay != queue.relay &&
+                           std::find(mine->begin(), mine->end(), *reply_relay) == mine->end())) {
         return Outcome::kDropped;
       }
     }
@@ -1440,18 +1477,27 @@ Result<ContactInfo> Messenger::AcceptInvite(std::string_view code, std::string_v
       return Error{Errc::kAlreadyExists, "a contact with this name already exists"};
     }
   }
-  auto links = Impl::MakeLinks(timeout);
-  auto queues = im.NewContactQueues(links);
-  if (!queues) return queues.error();
-  auto card = im.CardWith(*queues);
-  if (!card) return card.error();
-  auto built = protocol::BuildContactRequest(*invite, card->queues.front(), im.now(), im.rng);
-  if (!built) return built.error();
-
-  Outbound path;
   auto relay_text = protocol::FormatRelayAddress(invite->relay);
   if (!relay_text) return relay_text.error();
-  path.relay = std::move(*relay_text);
+  auto links = Impl::MakeLinks(timeout);
+  // Our queues for the contact, named in our card once the inviter proved its
+  // card: on our relays.
+  auto queues = im.NewContactQueues(links);
+  if (!queues) return queues.error();
+  // The reply queue lives on the inviter's relay (the inviter connects to no
+  // relay of our choosing before confirmation) and is retired once the
+  // inviter's card arrives.
+  auto reply = im.NewInbound(links, *relay_text);
+  if (!reply) return reply.error();
+  reply->reply_only = true;
+  auto reply_queue = Impl::ToMessageQueue(*reply);
+  if (!reply_queue) return reply_queue.error();
+  auto built = protocol::BuildContactRequest(*invite, *reply_queue, im.now(), im.rng);
+  if (!built) return built.error();
+  queues->push_back(std::move(*reply));
+
+  Outbound path;
+  path.relay = *relay_text;
   path.sender_id = invite->request_queue_id;
   auto send_key = protocol::InviteSendKey(invite->invite_secret.expose());
   if (!send_key) return send_key.error();

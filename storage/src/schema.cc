@@ -78,6 +78,7 @@ CREATE TABLE inbound_queues (
   seal_secret      BLOB NOT NULL,
   invite_id        INTEGER REFERENCES invites(id) ON DELETE CASCADE,
   contact_id       INTEGER REFERENCES contacts(id) ON DELETE CASCADE,
+  reply_only       INTEGER NOT NULL DEFAULT 0,
   UNIQUE (relay_address, recipient_id),
   CHECK ((invite_id IS NULL) <> (contact_id IS NULL))
 );

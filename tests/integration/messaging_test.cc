@@ -16,6 +16,8 @@
 #include "rhizome/protocol/first_contact.h"
 #include "rhizome/protocol/invite.h"
 #include "rhizome/protocol/path_seal.h"
+#include "rhizome/crypto/dh.h"
+#include "rhizome/crypto/sign.h"
 #include "rhizome/storage/database.h"
 #include "rhizome/crypto/random.h"
 #include "rhizome/protocol/identity.h"
@@ -264,6 +266,53 @@ TEST(MessagingSecurity, JunkContactRequestsCreateNoQueuesOnTheRelay) {
   auto at_bob = FindContact(bob, "Alice");
   ASSERT_TRUE(at_bob.has_value());
   EXPECT_EQ(at_bob->status, ContactStatus::kConfirmed);
+}
+
+// Privacy (DESIGN §6): before a contact is confirmed the inviter connects to
+// no relay the acceptor chose. A request naming a reply queue on another relay
+// is dropped without connecting there.
+TEST_F(MessagingTest, RequestWithAReplyQueueOnAForeignRelayIsDropped) {
+  RelayProcess foreign(tmp_.path() / "foreign", tmp_.path() / "foreign.log", 0,
+                       {"--metrics", "127.0.0.1:0"}, /*metrics=*/true);
+  ASSERT_TRUE(foreign.ok());
+  auto invite_made = (*alice_)->CreateInvite(2, 3600, kSyncTimeout);
+  ASSERT_TRUE(invite_made.ok());
+  auto invite = protocol::ParseInviteCode(invite_made->code);
+  ASSERT_TRUE(invite.ok());
+  // The attacker's reply queue, on the attacker's relay.
+  auto link = client::RelayLink::Connect(foreign.address(), 0, std::chrono::seconds(5));
+  ASSERT_TRUE(link.ok());
+  auto recipient = crypto::Ed25519Generate(crypto::SystemRandom());
+  auto send_key = crypto::SecretBytes::Random(crypto::SystemRandom(), 32);
+  auto made = link->CreateQueue(recipient, send_key.expose());
+  ASSERT_TRUE(made.ok());
+  protocol::MessageQueue reply;
+  reply.relay = foreign.address().Clone();
+  reply.sender_id = made->sender_id;
+  reply.send_key = send_key.Clone();
+  reply.seal_key = crypto::X25519Generate(crypto::SystemRandom()).public_key;
+  auto built = protocol::BuildContactRequest(*invite, reply, alice_->clock, crypto::SystemRandom());
+  ASSERT_TRUE(built.ok());
+  auto to_alice = client::RelayLink::Connect(invite->relay, 0, std::chrono::seconds(5));
+  ASSERT_TRUE(to_alice.ok());
+  auto request_key = protocol::InviteSendKey(invite->invite_secret.expose());
+  ASSERT_TRUE(request_key.ok());
+  auto blob = protocol::SealForPath(built->request, invite->invite_key, crypto::SystemRandom());
+  ASSERT_TRUE(blob.ok());
+  ASSERT_TRUE(to_alice->Send(invite->request_queue_id, request_key->expose(), *blob).ok());
+  const auto connections_before =
+      Samples(HttpExchange(foreign.metrics_port(), "GET /metrics HTTP/1.0\r\n\r\n"))
+          ["rhizome_relay_connections_accepted_total"];
+  auto r = (*alice_)->Sync(kSyncTimeout);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->dropped, 1u);
+  auto contacts = (*alice_)->ListContacts();
+  ASSERT_TRUE(contacts.ok());
+  EXPECT_TRUE(contacts->empty());
+  const auto connections_after =
+      Samples(HttpExchange(foreign.metrics_port(), "GET /metrics HTTP/1.0\r\n\r\n"))
+          ["rhizome_relay_connections_accepted_total"];
+  EXPECT_EQ(connections_after, connections_before) << "the inviter connected to the foreign relay";
 }
 
 TEST_F(MessagingTest, RevokeWhileTheRelayIsDownIsCompletedByALaterSync) {
