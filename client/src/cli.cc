@@ -20,6 +20,7 @@
 #include "demo.h"
 #include "passphrase.h"
 #include "rhizome/client/messenger.h"
+#include "rhizome/client/relay_link.h"
 #include "rhizome/cli/v1/cli.pb.h"
 #include "rhizome/crypto/pwhash.h"
 #include "rhizome/crypto/random.h"
@@ -254,7 +255,7 @@ Result<api::v1::Response> RunRequest(const GlobalOptions& g, api::v1::Request re
   if (auto via_daemon = CallDaemon(dir, req, budget + kDaemonAnswerSlack)) return *via_daemon;
   auto profile = OpenProfile(g, dir);
   if (!profile) return profile.error();
-  auto messenger = client::Messenger::Open(*profile, crypto::SystemRandom());
+  auto messenger = client::Messenger::Open(*profile, crypto::SystemRandom(), client::RelayLinkConnector());
   if (!messenger) return messenger.error();
   return api::Execute(*messenger, req);
 }

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "rhizome/client/relay_link.h"
 #include "rhizome/crypto/random.h"
 
 namespace rhizome::client {
@@ -318,7 +319,7 @@ void Session::WriteNext() {
 fs::path SocketPath(const fs::path& profile_dir) { return profile_dir / kSocketFileName; }
 
 int RunDaemon(storage::Profile profile, const DaemonOptions& options) {
-  auto messenger = Messenger::Open(profile, crypto::SystemRandom());
+  auto messenger = Messenger::Open(profile, crypto::SystemRandom(), RelayLinkConnector());
   if (!messenger) {
     std::fprintf(stderr, "rhizome: error: %s\n", messenger.error().message);
     return 1;

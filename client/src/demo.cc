@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "rhizome/client/messenger.h"
+#include "rhizome/client/relay_link.h"
 #include "rhizome/crypto/pwhash.h"
 #include "rhizome/crypto/random.h"
 #include "rhizome/crypto/secret.h"
@@ -159,7 +160,7 @@ Status MakePerson(DemoPerson& p, const std::string& relay, crypto::RandomSource&
   if (!profile) return profile.error();
   p.profile.emplace(std::move(*profile));
   RHIZOME_TRY(storage::SaveIdentity(p.profile->db(), *identity));
-  auto m = Messenger::Open(*p.profile, rng);
+  auto m = Messenger::Open(*p.profile, rng, RelayLinkConnector());
   if (!m) return m.error();
   p.messenger.emplace(std::move(*m));
   auto added = p.messenger->AddRelay(relay);

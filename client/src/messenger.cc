@@ -7,7 +7,6 @@
 #include <string>
 #include <utility>
 
-#include "rhizome/client/relay_link.h"
 #include "rhizome/crypto/bytes.h"
 #include "rhizome/crypto/dh.h"
 #include "rhizome/crypto/double_ratchet.h"
@@ -1266,18 +1265,11 @@ Messenger& Messenger::operator=(Messenger&&) noexcept = default;
 Messenger::~Messenger() = default;
 
 Result<Messenger> Messenger::Open(storage::Profile& profile, crypto::RandomSource& rng,
-                                  NowFn now, ConnectFn connect) {
+                                  ConnectFn connect, NowFn now) {
   auto identity = storage::LoadIdentity(profile.db());
   if (!identity) return identity.error();
   if (!now) now = SystemNow;
-  if (!connect) {
-    connect = [](const protocol::RelayAddress& address,
-                 std::chrono::milliseconds timeout) -> Result<std::unique_ptr<RelayPort>> {
-      auto link = RelayLink::Connect(address, 0, timeout);
-      if (!link) return link.error();
-      return std::unique_ptr<RelayPort>(std::make_unique<RelayLink>(std::move(*link)));
-    };
-  }
+  if (!connect) return Error{Errc::kInvalidArgument, "no way to reach relays was given"};
   return Messenger(std::make_unique<Impl>(profile, rng, std::move(now), std::move(*identity),
                                           std::move(connect)));
 }

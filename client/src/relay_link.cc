@@ -487,4 +487,13 @@ void RelayLink::OnKeyStatement(const protocol::RelayKeyStatement& statement) {
   impl_->OnKeyStatement(statement);
 }
 
+Messenger::ConnectFn RelayLinkConnector() {
+  return [](const protocol::RelayAddress& address,
+            std::chrono::milliseconds timeout) -> Result<std::unique_ptr<RelayPort>> {
+    auto link = RelayLink::Connect(address, 0, timeout);
+    if (!link) return link.error();
+    return std::unique_ptr<RelayPort>(std::make_unique<RelayLink>(std::move(*link)));
+  };
+}
+
 }  // namespace rhizome::client

@@ -206,7 +206,7 @@ void Open(Side& s, FakeRelay& relay) {
   auto p = storage::Profile::Open(s.dir, kPass);
   FUZZ_CHECK(p.ok());
   s.profile.emplace(std::move(*p));
-  auto m = client::Messenger::Open(*s.profile, s.rng, [&s] { return s.clock; }, Connector(relay));
+  auto m = client::Messenger::Open(*s.profile, s.rng, Connector(relay), [&s] { return s.clock; });
   FUZZ_CHECK(m.ok());
   s.messenger.emplace(std::move(*m));
 }

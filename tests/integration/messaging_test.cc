@@ -47,7 +47,7 @@ struct Person {
     auto id = protocol::GenerateIdentity(name, rng);
     EXPECT_TRUE(id.ok());
     EXPECT_TRUE(storage::SaveIdentity(profile->db(), *id).ok());
-    auto m = Messenger::Open(*profile, rng, [this] { return clock; });
+    auto m = Messenger::Open(*profile, rng, client::RelayLinkConnector(), [this] { return clock; });
     EXPECT_TRUE(m.ok());
     messenger.emplace(std::move(*m));
   }

@@ -139,11 +139,13 @@ class Messenger {
       const protocol::RelayAddress&, std::chrono::milliseconds)>;
 
   // `profile` must outlive the Messenger (its database is used in place).
-  // `now` defaults to the system clock, `connect` to a real RelayLink (tests
-  // and the fuzz target pass an in-memory relay).
-  // Errors: the identity's (kNotFound "the profile has no identity yet", kCorrupt).
+  // `connect` reaches relays: RelayLinkConnector() (relay_link.h) for real
+  // ones; the fuzz target passes an in-memory relay. `now` defaults to the
+  // system clock.
+  // Errors: kInvalidArgument if `connect` is empty; the identity's (kNotFound
+  // "the profile has no identity yet", kCorrupt).
   static Result<Messenger> Open(storage::Profile& profile, crypto::RandomSource& rng,
-                                NowFn now = {}, ConnectFn connect = {});
+                                ConnectFn connect, NowFn now = {});
   Messenger(Messenger&&) noexcept;
   Messenger& operator=(Messenger&&) noexcept;
   ~Messenger();

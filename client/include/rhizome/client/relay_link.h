@@ -66,6 +66,7 @@
 #include "rhizome/crypto/result.h"
 #include "rhizome/crypto/secret.h"
 #include "rhizome/crypto/sign.h"
+#include "rhizome/client/messenger.h"
 #include "rhizome/client/relay_port.h"
 #include "rhizome/protocol/relay_address.h"
 #include "rhizome/protocol/relay_key_statement.h"
@@ -238,5 +239,8 @@ class RelayLink final : public RelayPort {
   explicit RelayLink(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The Messenger's way to real relays: RelayLink::Connect (followed serial 0).
+Messenger::ConnectFn RelayLinkConnector();
 
 }  // namespace rhizome::client
