@@ -10,8 +10,9 @@ constexpr std::string_view kCertLabel = "rhizome/v1/device-cert";
 constexpr std::string_view kFingerprintLabel = "rhizome/v1/fingerprint";
 constexpr std::uint16_t kCertVersion = 1;
 
-// Validates UTF-8 (no overlongs, no surrogates, max U+10FFFF).
-bool IsValidUtf8(std::string_view s) {
+// Decodes UTF-8 (no overlongs, no surrogates, max U+10FFFF) into `out`.
+// False on any invalid sequence.
+bool DecodeUtf8(std::string_view s, std::vector<std::uint32_t>& out) {
   std::size_t i = 0;
   while (i < s.size()) {
     auto c = static_cast<unsigned char>(s[i]);
@@ -42,10 +43,35 @@ bool IsValidUtf8(std::string_view s) {
         cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
       return false;
     }
+    out.push_back(cp);
     i += len;
   }
   return true;
 }
+
+// Code points a name shown to a person must not hold: controls (C0, DEL, C1),
+// and invisible or direction-changing characters with which one name can be
+// made to look like another ("Alice" + ZERO WIDTH SPACE, a right-to-left
+// override that reverses what follows). SECURITY: names choose which contact a
+// command acts on.
+bool IsForbiddenInName(std::uint32_t cp) {
+  return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) ||  // C0, DEL, C1
+         cp == 0x00AD ||                              // soft hyphen
+         cp == 0x034F ||                              // combining grapheme joiner
+         cp == 0x061C ||                              // Arabic letter mark
+         cp == 0x115F || cp == 0x1160 ||              // Hangul fillers
+         cp == 0x17B4 || cp == 0x17B5 ||              // Khmer invisible vowels
+         cp == 0x180E ||                              // Mongolian vowel separator
+         (cp >= 0x200B && cp <= 0x200F) ||            // zero-width space/joiners, LRM, RLM
+         (cp >= 0x2028 && cp <= 0x202E) ||            // separators, embeddings, overrides
+         (cp >= 0x2060 && cp <= 0x206F) ||            // word joiner, invisible ops, isolates
+         cp == 0x3164 || cp == 0xFFA0 ||              // Hangul fillers
+         (cp >= 0xFE00 && cp <= 0xFE0F) ||            // variation selectors
+         cp == 0xFEFF ||                              // zero-width no-break space
+         (cp >= 0xFFF0 && cp <= 0xFFFB) ||            // specials, interlinear annotation
+         (cp >= 0xE0000 && cp <= 0xE0FFF);            // tags, variation selectors supplement
+}
+
 }  // namespace
 
 Status ValidateDisplayName(std::string_view name) {
@@ -53,12 +79,21 @@ Status ValidateDisplayName(std::string_view name) {
   if (name.size() > kMaxDisplayNameBytes) {
     return Error{Errc::kInvalidArgument, "display name is longer than 64 bytes"};
   }
-  if (!IsValidUtf8(name)) return Error{Errc::kInvalidArgument, "display name is not valid UTF-8"};
-  for (char ch : name) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7F) {
+  std::vector<std::uint32_t> cps;
+  if (!DecodeUtf8(name, cps)) {
+    return Error{Errc::kInvalidArgument, "display name is not valid UTF-8"};
+  }
+  for (std::uint32_t cp : cps) {
+    if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) {
       return Error{Errc::kInvalidArgument, "display name contains control characters"};
     }
+    if (IsForbiddenInName(cp)) {
+      return Error{Errc::kInvalidArgument,
+                   "display name contains invisible or direction-changing characters"};
+    }
+  }
+  if (cps.front() == ' ' || cps.back() == ' ') {
+    return Error{Errc::kInvalidArgument, "display name starts or ends with a space"};
   }
   return {};
 }

@@ -77,6 +77,34 @@ TEST_F(IdentityTest, DisplayNameRules) {
   EXPECT_FALSE(GenerateIdentity("", rng_));
 }
 
+// A name that looks like another must not pass: the inviter's side names a new
+// contact after its card, and commands act on names.
+TEST_F(IdentityTest, LookalikeNamesWithInvisibleOrBidiCharactersAreRefused) {
+  const char* const refused[] = {
+      "Alice\u200B",              // zero-width space
+      "Al\u200Dice",              // zero-width joiner
+      "Alice\u200E",              // left-to-right mark
+      "\u202Eecila",              // right-to-left override
+      "Alice\u2066x\u2069",      // isolate
+      "Alice\u2060",              // word joiner
+      "Alice\uFEFF",              // zero-width no-break space
+      "Alice\u00AD",              // soft hyphen
+      "Alice\uFE0F",              // variation selector
+      "Alice\U000E0041",          // tag character
+      "Alice\u3164",              // Hangul filler
+      "Alice\xC2\x85",           // C1 control (NEL)
+      "Alice\x7F",                // DEL
+      " Alice",                   // leading space
+      "Alice ",                   // trailing space
+  };
+  for (const char* name : refused) {
+    EXPECT_FALSE(ValidateDisplayName(name)) << ToHex(AsBytes(name));
+  }
+  EXPECT_TRUE(ValidateDisplayName("Alice Smith"));
+  EXPECT_TRUE(ValidateDisplayName("\u0645\u0631\u064A\u0645"));  // Arabic script, no marks
+  EXPECT_TRUE(ValidateDisplayName("Zo\u00EB \U0001F33F"));        // accents and emoji
+}
+
 TEST_F(IdentityTest, FingerprintIsTenGroupsOfHexAndDependsOnTheKey) {
   auto a = GenerateIdentity("A", rng_);
   auto b = GenerateIdentity("B", rng_);

@@ -30,8 +30,12 @@ struct Identity {
   ByteArray<64> certificate{};
 };
 
-// Errors: kInvalidArgument if the name is empty, too long, not UTF-8 or holds
-// control characters.
+// Errors: kInvalidArgument if the name is empty, too long, not UTF-8, holds
+// control characters (C0, DEL, C1) or invisible / direction-changing
+// characters (zero-width spaces and joiners, bidi marks, embeddings,
+// overrides and isolates, variation selectors, tags, fillers: the list is in
+// identity.cc), or starts or ends with a space. Peers' cards are checked with
+// it too: one name must not be able to pass for another.
 Status ValidateDisplayName(std::string_view name);
 
 // Fresh identity. Errors: as ValidateDisplayName.
