@@ -19,6 +19,7 @@
 #include "daemon.h"
 #include "demo.h"
 #include "passphrase.h"
+#include "qr.h"
 #include "rhizome/client/messenger.h"
 #include "rhizome/client/relay_link.h"
 #include "rhizome/cli/v1/cli.pb.h"
@@ -334,6 +335,7 @@ struct InviteCmdOptions {
   std::string expires = "7d";
   std::optional<std::string> revoke;
   bool list = false;
+  bool qr = false;
   bool json = false;
 };
 
@@ -369,12 +371,21 @@ int CmdInvite(const GlobalOptions& g, const InviteCmdOptions& o) {
     PrintJson(r->invite());
   } else {
     const auto& i = r->invite();
-    std::cout << i.code() << "\n\n"
-              << "Give this code to the person you are inviting, in person or over a channel "
+    // The invite exists whatever happens to the drawing: the code is printed
+    // in any case, and a failed drawing only adds an error.
+    std::optional<Result<std::string>> qr;
+    if (o.qr) qr.emplace(RenderQr(i.code()));
+    std::cout << i.code() << "\n\n";
+    if (qr && *qr) std::cout << **qr << "\n";
+    std::cout << "Give this code to the person you are inviting, in person or over a channel "
                  "you trust.\nAnyone holding it can ask to become your contact until it "
                  "expires (" << FormatTime(i.expires_at()) << ", " << i.uses_left()
               << (i.uses_left() == 1 ? " use" : " uses") << ").\nRevoke it with `rhizome "
                  "invite --revoke " << i.id() << "`.\n";
+    if (qr && !*qr) {
+      std::cout.flush();
+      return Fail(qr->error());
+    }
   }
   return kExitOk;
 }
@@ -440,11 +451,23 @@ int CmdVerify(const GlobalOptions& g, const VerifyOptions& o) {
   if (o.json) {
     PrintJson(s);
   } else {
-    std::cout << "Safety number with " << s.contact() << ":\n\n  " << s.safety_number() << "\n\n"
-              << "Compare it with the number on their device, in person or on a call. If it "
+    // The QR holds the 60 digits without the spaces of the grouped display
+    // (numeric mode: a small symbol).
+    std::string digits;
+    for (char ch : s.safety_number()) {
+      if (ch != ' ') digits += ch;
+    }
+    auto qr = RenderQr(digits);
+    std::cout << "Safety number with " << s.contact() << ":\n\n  " << s.safety_number() << "\n\n";
+    if (qr) std::cout << *qr << "\n";
+    std::cout << "Compare it with the number on their device, in person or on a call. If it "
                  "matches, run `rhizome verify "
               << s.contact() << " --confirm`.\n"
               << (s.verified() ? "Status: verified.\n" : "Status: not verified yet.\n");
+    if (!qr) {
+      std::cout.flush();
+      return Fail(qr.error());
+    }
   }
   return kExitOk;
 }
@@ -648,7 +671,10 @@ int RunCli(int argc, char** argv) {
       ->check(CLI::Range(1u, client::kMaxInviteUses));
   invite->add_option("--expires", invite_opts.expires, "Lifetime, e.g. 30m, 12h, 7d (default 7d)");
   invite->add_option("--revoke", invite_opts.revoke, "Destroy the invite with this id");
-  invite->add_flag("--list", invite_opts.list, "List open invites");
+  auto* invite_list = invite->add_flag("--list", invite_opts.list, "List open invites");
+  invite->add_flag("--qr", invite_opts.qr, "Also draw the new code as a QR code in the terminal")
+      ->excludes(invite_list)
+      ->excludes("--revoke");
   invite->add_flag("--json", invite_opts.json, "Print JSON");
 
   AcceptOptions accept_opts;

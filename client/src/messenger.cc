@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -38,6 +39,10 @@ using protocol::ContactState;
 
 constexpr auto kConnectTimeout = std::chrono::milliseconds(5000);
 constexpr std::size_t kInviteLabelBytes = 4;
+// How long a pass waits for the next pushed message before it calls a relay
+// quiet. Loopback answers in microseconds; a VPS across the world in ~300 ms,
+// and what a pass misses the next one gets.
+constexpr auto kPushWait = std::chrono::milliseconds(150);
 
 std::uint64_t SystemNow() {
   return static_cast<std::uint64_t>(
@@ -165,6 +170,8 @@ struct Messenger::Impl {
   // Open relay connections, by canonical address; kept across operations (the
   // daemon's passes reuse them) and replaced when the relay closed them.
   std::map<std::string, std::unique_ptr<RelayPort>> cache;
+  // Queues subscribed (SUB) on each cached connection.
+  std::map<std::string, std::set<protocol::Id>> subscribed;
   ConnectFn connect;
 
   // One operation's view of the relays: its deadline, and the relays that
@@ -186,6 +193,7 @@ struct Messenger::Impl {
     if (auto it = cache.find(relay); it != cache.end()) {
       if (it->second->CheckOpen()) return it->second.get();
       cache.erase(it);
+      subscribed.erase(relay);
     }
     auto addr = protocol::ParseRelayAddress(relay);
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(links.deadline -
@@ -199,6 +207,7 @@ struct Messenger::Impl {
     }
     auto [pos, inserted] = cache.emplace(relay, std::move(**link));
     (void)inserted;
+    subscribed[relay].clear();
     return pos->second.get();
   }
 
@@ -1171,24 +1180,44 @@ struct Messenger::Impl {
   }
 
   // Fetches and processes every message waiting on every inbound queue.
+  // Each queue is subscribed once per connection (one Ed25519 signature per
+  // subscription, none per message: DESIGN §9); the relay then pushes stored
+  // and new messages, a window at a time, and each is ACKed after its commit.
   // SECURITY: nothing one message or one contact does can stop the pass: a
-  // failure tied to it leaves that queue for the next pass (un-ACKed) and the
-  // pass goes on with the other queues and the uploads. Only a failing
-  // database (kIo) stops the pass.
+  // message that cannot be processed now stays un-ACKed on its relay (its
+  // queue is subscribed afresh next pass, which restarts delivery from the
+  // oldest) and the pass goes on with the other queues and the uploads. Only a
+  // failing database (kIo) stops the pass.
   Status Receive(Links& links, SyncReport& report, bool* progress) {
     auto queues = InboundQueues({}, 0);
     if (!queues) return queues.error();
-    for (const auto& q : *queues) {
+    std::map<std::string, std::vector<const Inbound*>> by_relay;
+    for (const auto& q : *queues) by_relay[q.relay].push_back(&q);
+    for (const auto& [relay, relay_queues] : by_relay) {
       if (Clock::now() >= links.deadline) break;
-      RelayPort* link = Link(links, q.relay);
+      RelayPort* link = Link(links, relay);
       if (link == nullptr) continue;
-      bool invite_gone = false;
-      for (std::size_t n = 0; n < kMaxMessagesPerQueuePerPass && !invite_gone; ++n) {
+      auto& subs = subscribed[relay];
+      std::map<protocol::Id, const Inbound*> by_id;
+      for (const Inbound* q : relay_queues) {
+        if (subs.count(q->recipient_id) == 0) {
+          if (!link->Subscribe(q->recipient_id, q->recipient.secret_key)) continue;
+          subs.insert(q->recipient_id);
+        }
+        by_id[q->recipient_id] = q;
+      }
+      std::set<protocol::Id> blocked;  // not ACKed this pass: re-subscribed next pass
+      for (std::size_t n = 0; n < kMaxMessagesPerRelayPerPass; ++n) {
         if (Clock::now() >= links.deadline) break;
-        auto msg = link->Get(q.recipient_id, q.recipient.secret_key);
-        if (!msg || !msg->has_value()) break;
+        auto msg = link->NextPushed(kPushWait);
+        if (!msg) break;                // the connection closed: next pass reconnects
+        if (!msg->has_value()) break;   // quiet: everything stored was delivered
         const auto& m = **msg;
+        auto it = by_id.find(m.recipient_id);
+        if (it == by_id.end() || blocked.count(m.recipient_id) != 0) continue;
+        const Inbound& q = *it->second;
         Outcome outcome = Outcome::kDropped;
+        bool invite_gone = false;
         auto payload = protocol::OpenPathSeal(m.blob, q.seal);
         if (payload) {
           Result<Outcome> r = q.invite_id != 0 ? HandleRequest(links, q, *payload, &invite_gone)
@@ -1197,9 +1226,10 @@ struct Messenger::Impl {
           if (!r) {
             if (r.error().code == Errc::kIo) return r.error();  // the disk: stop, keep it on the relay
             ++report.deferred;
-            break;  // this message stays on the relay; the other queues go on
+            outcome = Outcome::kLater;
+          } else {
+            outcome = *r;
           }
-          outcome = *r;
           if (outcome == Outcome::kHeld) {
             auto txn = db.Begin();
             if (!txn) return txn.error();
@@ -1207,7 +1237,11 @@ struct Messenger::Impl {
             RHIZOME_TRY(txn->Commit());
           }
         }
-        if (outcome == Outcome::kLater) break;  // not ACKed: fetched again next pass
+        if (outcome == Outcome::kLater) {  // not ACKed: delivered again after a new SUB
+          blocked.insert(m.recipient_id);
+          subs.erase(m.recipient_id);
+          continue;
+        }
         if (outcome == Outcome::kDropped) ++report.dropped;
         if (outcome == Outcome::kProcessed) {
           *progress = true;
@@ -1219,6 +1253,7 @@ struct Messenger::Impl {
           }
         }
         if (!link->Ack(q.recipient_id, m.message_id)) break;
+        if (invite_gone) by_id.erase(m.recipient_id);  // its queue is retired
       }
     }
     return {};

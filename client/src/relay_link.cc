@@ -427,6 +427,25 @@ std::optional<protocol::RelayReply> RelayLink::NextPush(std::chrono::millisecond
   return found;
 }
 
+Result<std::optional<protocol::QueueMessage>> RelayLink::NextPushed(
+    std::chrono::milliseconds wait) {
+  const auto until = Clock::now() + wait;
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+    auto reply = NextPush(std::max(left, std::chrono::milliseconds(0)));
+    if (!reply) {
+      if (impl_->closed) return kClosedError;
+      return std::optional<protocol::QueueMessage>();
+    }
+    if (auto* m = std::get_if<protocol::QueueMessage>(&reply->body)) {
+      return std::optional<protocol::QueueMessage>(std::move(*m));
+    }
+    // A pushed error or anything else: not a message; look further.
+    if (Clock::now() >= until) return std::optional<protocol::QueueMessage>();
+  }
+}
+
 protocol::Signature RelayLink::Sign(const crypto::SecretBytes& ed25519_secret,
                                     const protocol::Id& corr_id, ByteSpan entity_id,
                                     RelayCommandCode code) const {

@@ -103,6 +103,8 @@ const Error kNotFound{Errc::kNotFound, "no such queue or not authorized"};
 class FakePort final : public client::RelayPort {
  public:
   explicit FakePort(FakeRelay& relay) : relay_(relay) {}
+  std::set<protocol::Id> subscribed_;
+  std::set<std::pair<protocol::Id, protocol::Id>> pushed_;  // (queue, message) pushed here
   bool CheckOpen() override { return relay_.up; }
   Result<client::NewQueueResult> NewQueue(const crypto::Ed25519KeyPair& recipient) override {
     client::NewQueueResult r{relay_.NewId(), relay_.NewId()};
@@ -164,6 +166,32 @@ class FakePort final : public client::RelayPort {
       }
     }
     return {};
+  }
+  // SUB: (re)starts delivery of the queue's stored messages on this port.
+  Status Subscribe(const protocol::Id& rid, const crypto::SecretBytes&) override {
+    if (relay_.by_recipient.count(rid) == 0) return kNotFound;
+    subscribed_.insert(rid);
+    for (auto it = pushed_.begin(); it != pushed_.end();) {
+      it = it->first == rid ? pushed_.erase(it) : std::next(it);
+    }
+    return {};
+  }
+  // The oldest message of a subscribed queue not yet pushed on this port.
+  Result<std::optional<protocol::QueueMessage>> NextPushed(std::chrono::milliseconds) override {
+    for (const auto& rid : subscribed_) {
+      auto it = relay_.by_recipient.find(rid);
+      if (it == relay_.by_recipient.end()) continue;
+      for (const auto& [mid, blob] : it->second.messages) {
+        if (pushed_.count({rid, mid}) != 0) continue;
+        pushed_.insert({rid, mid});
+        protocol::QueueMessage m;
+        m.recipient_id = rid;
+        m.message_id = mid;
+        m.blob = blob;
+        return std::optional<protocol::QueueMessage>(std::move(m));
+      }
+    }
+    return std::optional<protocol::QueueMessage>();
   }
   Status DeleteQueue(const protocol::Id& rid, const crypto::SecretBytes&) override {
     auto it = relay_.by_recipient.find(rid);

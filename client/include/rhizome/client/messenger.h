@@ -58,7 +58,7 @@ inline constexpr std::uint64_t kDefaultInviteSeconds = 7 * 24 * 3600;
 inline constexpr std::uint64_t kMaxInviteSeconds = 90 * 24 * 3600;
 inline constexpr std::size_t kMaxRelays = 4;                 // protocol kMaxCardQueues
 inline constexpr std::size_t kMaxHeldPerContact = 256;
-inline constexpr std::size_t kMaxMessagesPerQueuePerPass = 2000;
+inline constexpr std::size_t kMaxMessagesPerRelayPerPass = 4000;
 inline constexpr std::uint64_t kHeldExpirySeconds = 30 * 24 * 3600;
 // Outbox retry backoff: first retry after kFirstRetrySeconds, doubling, capped.
 inline constexpr std::uint64_t kFirstRetrySeconds = 30;

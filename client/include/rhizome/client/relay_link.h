@@ -164,7 +164,12 @@ class RelayLink final : public RelayPort {
   // SUB: this link becomes the queue's subscriber; stored messages, oldest
   // first, then new ones, arrive through NextPush(). Errors: kNotFound;
   // kLimitExceeded (too many queues on one connection).
-  Status Subscribe(const protocol::Id& recipient_id, const crypto::SecretBytes& recipient_secret);
+  Status Subscribe(const protocol::Id& recipient_id,
+                   const crypto::SecretBytes& recipient_secret) override;
+  // The next pushed QueueMessage (other pushes are handled or skipped), or
+  // nullopt after `wait`. Errors: kIo "relay connection closed".
+  Result<std::optional<protocol::QueueMessage>> NextPushed(
+      std::chrono::milliseconds wait) override;
 
   // DEL: removes the queue and its messages. Errors: kNotFound.
   Status DeleteQueue(const protocol::Id& recipient_id, const crypto::SecretBytes& recipient_secret) override;

@@ -6,6 +6,7 @@
 // Thread safety: one thread at a time.
 #pragma once
 
+#include <chrono>
 #include <optional>
 
 #include "rhizome/crypto/bytes.h"
@@ -39,6 +40,17 @@ class RelayPort {
   virtual Status Ack(const protocol::Id& recipient_id, const protocol::Id& message_id) = 0;
   virtual Status DeleteQueue(const protocol::Id& recipient_id,
                              const crypto::SecretBytes& recipient_secret) = 0;
+  // SUB: this connection becomes the queue's subscriber; its stored messages,
+  // oldest first, then new ones, are pushed (NextPushed), a small window of
+  // unacknowledged ones at a time. One signature per subscription, none per
+  // message (DESIGN §9).
+  virtual Status Subscribe(const protocol::Id& recipient_id,
+                           const crypto::SecretBytes& recipient_secret) = 0;
+  // The next pushed message of any queue this connection subscribed to,
+  // waiting up to `wait`; nullopt if none came. Errors: kIo "relay connection
+  // closed".
+  virtual Result<std::optional<protocol::QueueMessage>> NextPushed(
+      std::chrono::milliseconds wait) = 0;
 };
 
 }  // namespace rhizome::client
