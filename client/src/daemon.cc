@@ -218,7 +218,8 @@ class Daemon {
         if (c == api::v1::Request::kSync) PublishEvents();
       }
       if (sync_now || std::chrono::steady_clock::now() >= next_sync) {
-        (void)messenger_.Sync(options_.sync_timeout);  // failures are retried next pass
+        // Failures are retried next pass.
+        (void)messenger_.Sync(options_.sync_timeout, 1, options_.push_wait);
         last_sync_at_ = UnixNow();
         PublishEvents();
         next_sync = std::chrono::steady_clock::now() + options_.poll_interval;

@@ -35,7 +35,12 @@ inline constexpr std::size_t kMaxSocketPathBytes = 107;
 
 struct DaemonOptions {
   std::chrono::milliseconds poll_interval{2000};
-  std::chrono::milliseconds sync_timeout{10000};
+  // A background pass is one round within this budget, so requests never
+  // wait long behind it (a busy relay's backlog is taken over several passes).
+  std::chrono::milliseconds sync_timeout{5000};
+  // Its subscriptions stay open between rounds, so a round need not wait long
+  // for pushes still on their way: the next round takes them.
+  std::chrono::milliseconds push_wait{20};
 };
 
 std::filesystem::path SocketPath(const std::filesystem::path& profile_dir);

@@ -39,10 +39,6 @@ using protocol::ContactState;
 
 constexpr auto kConnectTimeout = std::chrono::milliseconds(5000);
 constexpr std::size_t kInviteLabelBytes = 4;
-// How long a pass waits for the next pushed message before it calls a relay
-// quiet. Loopback answers in microseconds; a VPS across the world in ~300 ms,
-// and what a pass misses the next one gets.
-constexpr auto kPushWait = std::chrono::milliseconds(150);
 
 std::uint64_t SystemNow() {
   return static_cast<std::uint64_t>(
@@ -1188,7 +1184,8 @@ struct Messenger::Impl {
   // queue is subscribed afresh next pass, which restarts delivery from the
   // oldest) and the pass goes on with the other queues and the uploads. Only a
   // failing database (kIo) stops the pass.
-  Status Receive(Links& links, SyncReport& report, bool* progress) {
+  Status Receive(Links& links, SyncReport& report, bool* progress,
+                 std::chrono::milliseconds push_wait) {
     auto queues = InboundQueues({}, 0);
     if (!queues) return queues.error();
     std::map<std::string, std::vector<const Inbound*>> by_relay;
@@ -1209,7 +1206,7 @@ struct Messenger::Impl {
       std::set<protocol::Id> blocked;  // not ACKed this pass: re-subscribed next pass
       for (std::size_t n = 0; n < kMaxMessagesPerRelayPerPass; ++n) {
         if (Clock::now() >= links.deadline) break;
-        auto msg = link->NextPushed(kPushWait);
+        auto msg = link->NextPushed(push_wait);
         if (!msg) break;                // the connection closed: next pass reconnects
         if (!msg->has_value()) break;   // quiet: everything stored was delivered
         const auto& m = **msg;
@@ -1717,16 +1714,17 @@ Result<std::int64_t> Messenger::LastMessageRow() {
   return st->ColumnInt64(0);
 }
 
-Result<SyncReport> Messenger::Sync(std::chrono::milliseconds timeout) {
+Result<SyncReport> Messenger::Sync(std::chrono::milliseconds timeout, int max_rounds,
+                                   std::chrono::milliseconds push_wait) {
   auto& im = *impl_;
   SyncReport report;
   RHIZOME_TRY(im.DeleteExpired());
   auto links = Impl::MakeLinks(timeout);
   RHIZOME_TRY(im.DrainRetired(links));
   // Bounded: each round either makes progress or stops.
-  for (int round = 0; round < 8; ++round) {
+  for (int round = 0; round < max_rounds; ++round) {
     bool progress = false;
-    RHIZOME_TRY(im.Receive(links, report, &progress));
+    RHIZOME_TRY(im.Receive(links, report, &progress, push_wait));
     auto up = im.Upload(links, std::nullopt);
     if (!up) return up.error();
     report.uploaded += *up;

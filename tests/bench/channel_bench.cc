@@ -49,7 +49,6 @@
 #include <benchmark/benchmark.h>
 #include <sodium.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -58,8 +57,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <iostream>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -73,6 +70,7 @@
 #include "rhizome/crypto/secret.h"
 #include "rhizome/net/channel.h"
 #include "rhizome/protocol/secure_session.h"
+#include "summary_reporter.h"
 
 namespace {
 
@@ -82,6 +80,8 @@ namespace rn = rhizome::net;
 using rhizome::ByteArray;
 using rhizome::Bytes;
 using rhizome::ByteSpan;
+using rhizome::bench::Figures;
+using rhizome::bench::FiguresByName;
 using rp::ChannelKind;
 using rp::SecureSession;
 using rp::SecureSessionConfig;
@@ -717,52 +717,7 @@ void Register() {
   }
 }
 
-struct Figures {
-  double real_ns = 0;  // per iteration
-  double cpu_ns = 0;
-  benchmark::UserCounters counters;
-  bool median = false;
-};
-
-// The console reporter, keeping each benchmark's figures (the median when
-// repetitions are asked for) for the summary.
-class SummaryReporter : public benchmark::ConsoleReporter {
- public:
-  using ConsoleReporter::ConsoleReporter;
-  void ReportRuns(const std::vector<Run>& reports) override {
-    for (const Run& r : reports) {
-      if (r.error_occurred) continue;
-      std::string key = r.run_name.function_name;
-      if (!r.run_name.args.empty()) key += "/" + r.run_name.args;
-      const bool is_median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
-      if (r.run_type == Run::RT_Aggregate && !is_median) continue;
-      Figures& f = figures[key];
-      if (f.median && !is_median) continue;
-      f.real_ns = ToNs(r.GetAdjustedRealTime(), r.time_unit);
-      f.cpu_ns = ToNs(r.GetAdjustedCPUTime(), r.time_unit);
-      f.counters = r.counters;
-      f.median = is_median;
-    }
-    ConsoleReporter::ReportRuns(reports);
-  }
-  std::map<std::string, Figures> figures;
-
- private:
-  static double ToNs(double v, benchmark::TimeUnit unit) {
-    switch (unit) {
-      case benchmark::kSecond:
-        return v * 1e9;
-      case benchmark::kMillisecond:
-        return v * 1e6;
-      case benchmark::kMicrosecond:
-        return v * 1e3;
-      default:
-        return v;
-    }
-  }
-};
-
-void PrintSummary(const std::map<std::string, Figures>& f) {
+void PrintSummary(const FiguresByName& f) {
   auto get = [&](const std::string& k) -> const Figures* {
     auto it = f.find(k);
     return it == f.end() ? nullptr : &it->second;
@@ -854,14 +809,5 @@ int main(int argc, char** argv) {
   (void)Handshake(ChannelKind::kPeerLink);
 
   Register();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  SummaryReporter reporter(isatty(STDOUT_FILENO) ? benchmark::ConsoleReporter::OO_Color
-                                                 : benchmark::ConsoleReporter::OO_None);
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  std::cout.flush();
-  std::fflush(stdout);
-  PrintSummary(reporter.figures);
-  benchmark::Shutdown();
-  return 0;
+  return rhizome::bench::RunBenchmarksWithSummary(argc, argv, PrintSummary);
 }

@@ -59,7 +59,6 @@
 // With --benchmark_repetitions, medians over repetitions are used.
 #include <benchmark/benchmark.h>
 #include <sodium.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -67,8 +66,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <iostream>
-#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -78,6 +75,7 @@
 #include "rhizome/crypto/double_ratchet.h"
 #include "rhizome/crypto/init.h"
 #include "rhizome/crypto/random.h"
+#include "summary_reporter.h"
 
 namespace {
 
@@ -85,6 +83,8 @@ namespace rc = rhizome::crypto;
 using rhizome::ByteSpan;
 using rhizome::Bytes;
 using Clock = std::chrono::steady_clock;
+using rhizome::bench::Figures;
+using rhizome::bench::FiguresByName;
 
 constexpr std::size_t kPlaintextBytes = 1024;
 constexpr std::uint64_t kNow = 1'800'000'000;  // a fixed Unix time, as in the unit test
@@ -563,63 +563,19 @@ void Register() {
 
 // ---- Summary -------------------------------------------------------------------
 
-struct Figures {
-  double real_ns = 0;
-  double cpu_ns = 0;
-  benchmark::UserCounters counters;
-  bool median = false;
-};
-
-// The console reporter, keeping each benchmark's figures (the median when
-// repetitions are asked for) for the summary.
-class SummaryReporter : public benchmark::ConsoleReporter {
- public:
-  using ConsoleReporter::ConsoleReporter;
-  void ReportRuns(const std::vector<Run>& reports) override {
-    for (const Run& r : reports) {
-      if (r.error_occurred) continue;
-      const bool is_median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
-      if (r.run_type == Run::RT_Aggregate && !is_median) continue;
-      Figures& f = figures[r.run_name.function_name];
-      if (f.median && !is_median) continue;
-      f.real_ns = ToNs(r.GetAdjustedRealTime(), r.time_unit);
-      f.cpu_ns = ToNs(r.GetAdjustedCPUTime(), r.time_unit);
-      f.counters = r.counters;
-      f.median = is_median;
-    }
-    ConsoleReporter::ReportRuns(reports);
-  }
-  std::map<std::string, Figures> figures;
-
- private:
-  static double ToNs(double v, benchmark::TimeUnit unit) {
-    switch (unit) {
-      case benchmark::kSecond:
-        return v * 1e9;
-      case benchmark::kMillisecond:
-        return v * 1e6;
-      case benchmark::kMicrosecond:
-        return v * 1e3;
-      default:
-        return v;
-    }
-  }
-};
-
-double Counter(const std::map<std::string, Figures>& f, const std::string& bench,
-               const std::string& counter) {
+double Counter(const FiguresByName& f, const std::string& bench, const std::string& counter) {
   auto it = f.find(bench);
   if (it == f.end()) return 0;
   auto c = it->second.counters.find(counter);
   return c == it->second.counters.end() ? 0 : c->second.value;
 }
 
-double Cpu(const std::map<std::string, Figures>& f, const std::string& bench) {
+double Cpu(const FiguresByName& f, const std::string& bench) {
   auto it = f.find(bench);
   return it == f.end() ? 0 : it->second.cpu_ns;
 }
 
-void PrintSummary(const std::map<std::string, Figures>& f) {
+void PrintSummary(const FiguresByName& f) {
   const double pp = Counter(f, "BM_PingPong_Ours", "p50_ns");
   const double pp_floor = Counter(f, "BM_PingPong_Floor", "p50_ns");
   const double pp_pfloor = Counter(f, "BM_PingPong_ProtocolFloor", "p50_ns");
@@ -670,14 +626,5 @@ int main(int argc, char** argv) {
     }
   }
   Register();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  SummaryReporter reporter(isatty(STDOUT_FILENO) ? benchmark::ConsoleReporter::OO_Color
-                                                 : benchmark::ConsoleReporter::OO_None);
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  std::cout.flush();
-  std::fflush(stdout);
-  PrintSummary(reporter.figures);
-  benchmark::Shutdown();
-  return 0;
+  return rhizome::bench::RunBenchmarksWithSummary(argc, argv, PrintSummary);
 }

@@ -19,9 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "process.h"
-#include "relay_process.h"
-#include "test_support.h"
+#include "cli_process.h"
 
 namespace rhizome::testing {
 namespace {
@@ -30,20 +28,15 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr const char* kPass = "cli-messaging passphrase 4c9e1b";
-constexpr std::chrono::milliseconds kRunDeadline{30000};
-constexpr const char* kSyncTimeoutSeconds = "5";
 constexpr std::string_view kCodeScheme = "rhizome-invite:";
 // Length of the code fragments searched for in every other output.
 constexpr std::size_t kCodeChunkChars = 24;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
 
-class CliMessaging : public ::testing::Test {
+class CliMessaging : public CliWithRelay {
  protected:
-  void SetUp() override {
-    relay_.emplace(dir_.path() / "relay", dir_.path() / "relay.log", 0);
-    ASSERT_TRUE(relay_->ok()) << "rhizome-relay did not start";
-  }
+  CliMessaging() : CliWithRelay(kPass) {}
 
   void TearDown() override {
     // SECURITY: an invite code carries the invite secret. Only the run that
@@ -82,51 +75,12 @@ class CliMessaging : public ::testing::Test {
         }
       }
     }
-    if (relay_ && relay_->ok()) {
-      EXPECT_EQ(relay_->Stop(), 0);
-    }
+    CliWithRelay::TearDown();
   }
 
-  // Runs `rhizome --profile DIR/who args...` with the passphrase in the
-  // environment, and records the run for the checks in TearDown.
-  ProcessResult Run(const std::string& who, std::vector<std::string> args,
-                    const std::string& stdin_data = "") {
-    std::string command = "rhizome[" + who + "]";
-    for (const auto& a : args) command += " " + (a.size() > 80 ? a.substr(0, 80) + "..." : a);
-    args.insert(args.begin(), {"--profile", (dir_.path() / who).string()});
-    ProcessOptions opts;
-    opts.env = {{"RHIZOME_PASSPHRASE", kPass}, {"HOME", dir_.path().string()}};
-    opts.stdin_data = stdin_data;
-    opts.deadline = kRunDeadline;
-    ProcessResult r = RunProcess(RHIZOME_CLI_BIN, args, opts);
-    EXPECT_FALSE(r.timed_out) << command;
+  // Every run is kept for the checks in TearDown.
+  void Recorded(const std::string& command, const ProcessResult& r) override {
     runs_.emplace_back(command, r);
-    return r;
-  }
-
-  // Runs a command that must succeed and print JSON; returns the JSON
-  // (an empty object on failure, after reporting it).
-  json RunJson(const std::string& who, std::vector<std::string> args,
-               const std::string& stdin_data = "") {
-    args.push_back("--json");
-    ProcessResult r = Run(who, args, stdin_data);
-    EXPECT_EQ(r.exit_code, 0) << runs_.back().first << "\n" << r.err;
-    json j = json::parse(r.out, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-      ADD_FAILURE() << "not a JSON object from " << runs_.back().first << ": " << r.out;
-      return json::object();
-    }
-    return j;
-  }
-
-  void Init(const std::string& who, const std::string& name) {
-    auto r = Run(who, {"init", "--name", name, "--kdf-cost", "interactive"});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-  }
-
-  void AddRelay(const std::string& who) {
-    json added = RunJson(who, {"relay", "add", relay_->address_text()});
-    EXPECT_EQ(added.value("address", ""), relay_->address_text());
   }
 
   // `invite --json` with `extra` options; returns the code and remembers it
@@ -139,11 +93,6 @@ class CliMessaging : public ::testing::Test {
     EXPECT_EQ(code.rfind(kCodeScheme, 0), 0u) << code;
     if (code.size() > kCodeScheme.size()) codes_.emplace_back(code, runs_.size() - 1);
     return invite;
-  }
-
-  void Sync(const std::string& who) {
-    json report = RunJson(who, {"sync", "--timeout", kSyncTimeoutSeconds});
-    EXPECT_EQ(report.value("relaysUnreachable", "?"), "0") << who;
   }
 
   json Contacts(const std::string& who) {
@@ -211,8 +160,6 @@ class CliMessaging : public ::testing::Test {
     Sync("bruno");  // confirmed on Bruno's side
   }
 
-  TempDir dir_;
-  std::optional<RelayProcess> relay_;
   std::vector<std::pair<std::string, ProcessResult>> runs_;
   std::vector<std::pair<std::string, std::size_t>> codes_;  // code, index of the run that made it
 };

@@ -12,7 +12,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <optional>
 #include <string_view>
+#include <utility>
 
 #include "relay_process.h"
 #include "rhizome/crypto/dh.h"
@@ -82,173 +84,178 @@ struct LoopbackRelay {
   TempDir dir;
   RelayProcess process{dir.path() / "relay-data", dir.path() / "relay.log", 0};
   fs::path log() const { return dir.path() / "relay.log"; }
+  // Whether the relay started (if not, the failure carries its log).
+  ::testing::AssertionResult Started() const {
+    if (process.ok()) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "rhizome-relay did not start:\n"
+                                         << ReadFileOrDie(log());
+  }
+};
+
+// A further link to `relay` (pinning its real keys, no key statement followed).
+Result<RelayLink> ConnectTo(const RelayProcess& relay) {
+  return RelayLink::Connect(relay.address(), 0, kConnectDeadline);
+}
+
+// The start most tests share: a relay of their own, a queue's keys (the
+// recipient's Ed25519 key pair and a 32-byte send key) and a first link to the
+// relay. crypto::Init() must have succeeded before one is made. Connect() and
+// Open() fail the test on any error: run them in ASSERT_NO_FATAL_FAILURE.
+struct QueueOnRelay {
+  LoopbackRelay loopback;
+  crypto::Ed25519KeyPair recipient = crypto::Ed25519Generate(crypto::SystemRandom());
+  crypto::SecretBytes send_key = crypto::SecretBytes::Random(crypto::SystemRandom(), 32);
+  std::optional<RelayLink> link;  // set by Connect()
+  client::NewQueueResult ids;     // set by Open()
+
+  RelayProcess& relay() { return loopback.process; }
+
+  // Checks that the relay started and opens `link` to it.
+  void Connect() {
+    ASSERT_TRUE(loopback.Started());
+    auto opened = ConnectTo(relay());
+    ASSERT_TRUE(opened) << opened.error().message;
+    link.emplace(std::move(*opened));
+  }
+
+  // Connect(), then creates the queue on `link` (NEW, then KEY with send_key).
+  void Open() {
+    ASSERT_NO_FATAL_FAILURE(Connect());
+    auto created = link->CreateQueue(recipient, send_key.expose());
+    ASSERT_TRUE(created) << created.error().message;
+    ids = *created;
+  }
 };
 
 TEST(RelayLink, SendGetAckThenGetFindsNothing) {
   ASSERT_TRUE(crypto::Init());
-  LoopbackRelay loopback;
-  RelayProcess& relay = loopback.process;
-  ASSERT_TRUE(relay.ok()) << ReadFileOrDie(loopback.log());
-  auto recipient = crypto::Ed25519Generate(crypto::SystemRandom());
-  auto send_key = crypto::SecretBytes::Random(crypto::SystemRandom(), 32);
+  QueueOnRelay q;
+  ASSERT_NO_FATAL_FAILURE(q.Open());
+  RelayLink& link = *q.link;
+  EXPECT_NE(q.ids.recipient_id, q.ids.sender_id);
 
-  auto link_opened = RelayLink::Connect(relay.address(), 0, kConnectDeadline);
-  ASSERT_TRUE(link_opened) << link_opened.error().message;
-  RelayLink& link = *link_opened;
-  auto ids = link.CreateQueue(recipient, send_key.expose());
-  ASSERT_TRUE(ids) << ids.error().message;
-  EXPECT_NE(ids->recipient_id, ids->sender_id);
-
-  auto empty = link.Get(ids->recipient_id, recipient.secret_key);
+  auto empty = link.Get(q.ids.recipient_id, q.recipient.secret_key);
   ASSERT_TRUE(empty) << empty.error().message;
   EXPECT_FALSE(empty->has_value()) << "a new queue holds a message";
 
   const Bytes first = RandomBlob();
   const Bytes second = RandomBlob(protocol::kRelayBlobSizes[1]);
-  auto sender_opened = RelayLink::Connect(relay.address(), 0, kConnectDeadline);
-  ASSERT_TRUE(sender_opened) << sender_opened.error().message;
-  RelayLink& sender = *sender_opened;
-  ASSERT_TRUE(sender.Send(ids->sender_id, send_key.expose(), first));
-  ASSERT_TRUE(sender.Send(ids->sender_id, send_key.expose(), second));
+  auto sender = ConnectTo(q.relay());
+  ASSERT_TRUE(sender) << sender.error().message;
+  ASSERT_TRUE(sender->Send(q.ids.sender_id, q.send_key.expose(), first));
+  ASSERT_TRUE(sender->Send(q.ids.sender_id, q.send_key.expose(), second));
 
-  auto got = link.Get(ids->recipient_id, recipient.secret_key);
+  auto got = link.Get(q.ids.recipient_id, q.recipient.secret_key);
   ASSERT_TRUE(got) << got.error().message;
   ASSERT_TRUE(got->has_value());
-  EXPECT_EQ((*got)->recipient_id, ids->recipient_id);
+  EXPECT_EQ((*got)->recipient_id, q.ids.recipient_id);
   EXPECT_EQ((*got)->blob, first);
   // Documented: GET returns the oldest message again until it is ACKed.
-  auto again = link.Get(ids->recipient_id, recipient.secret_key);
+  auto again = link.Get(q.ids.recipient_id, q.recipient.secret_key);
   ASSERT_TRUE(again && again->has_value());
   EXPECT_EQ((*again)->message_id, (*got)->message_id);
   EXPECT_EQ((*again)->blob, first);
 
-  ASSERT_TRUE(link.Ack(ids->recipient_id, (*got)->message_id));
-  auto next = link.Get(ids->recipient_id, recipient.secret_key);
+  ASSERT_TRUE(link.Ack(q.ids.recipient_id, (*got)->message_id));
+  auto next = link.Get(q.ids.recipient_id, q.recipient.secret_key);
   ASSERT_TRUE(next && next->has_value());
   EXPECT_EQ((*next)->blob, second);
-  ASSERT_TRUE(link.Ack(ids->recipient_id, (*next)->message_id));
+  ASSERT_TRUE(link.Ack(q.ids.recipient_id, (*next)->message_id));
 
-  auto none = link.Get(ids->recipient_id, recipient.secret_key);
+  auto none = link.Get(q.ids.recipient_id, q.recipient.secret_key);
   ASSERT_TRUE(none) << none.error().message;
   EXPECT_FALSE(none->has_value()) << "an ACKed message came back";
 }
 
 TEST(RelayLink, WrongKeysAreNotFoundAndDeletedQueueIsGone) {
   ASSERT_TRUE(crypto::Init());
-  LoopbackRelay loopback;
-  RelayProcess& relay = loopback.process;
-  ASSERT_TRUE(relay.ok()) << ReadFileOrDie(loopback.log());
-  auto recipient = crypto::Ed25519Generate(crypto::SystemRandom());
-  auto send_key = crypto::SecretBytes::Random(crypto::SystemRandom(), 32);
-  auto link_opened = RelayLink::Connect(relay.address(), 0, kConnectDeadline);
-  ASSERT_TRUE(link_opened) << link_opened.error().message;
-  RelayLink& link = *link_opened;
-  auto ids = link.CreateQueue(recipient, send_key.expose());
-  ASSERT_TRUE(ids) << ids.error().message;
-  ASSERT_TRUE(link.Send(ids->sender_id, send_key.expose(), RandomBlob()));
+  QueueOnRelay q;
+  ASSERT_NO_FATAL_FAILURE(q.Open());
+  RelayLink& link = *q.link;
+  ASSERT_TRUE(link.Send(q.ids.sender_id, q.send_key.expose(), RandomBlob()));
 
   auto stranger = crypto::Ed25519Generate(crypto::SystemRandom());
-  auto wrong_get = link.Get(ids->recipient_id, stranger.secret_key);
+  auto wrong_get = link.Get(q.ids.recipient_id, stranger.secret_key);
   ASSERT_FALSE(wrong_get);
   EXPECT_EQ(wrong_get.error().code, Errc::kNotFound);
   EXPECT_STREQ(wrong_get.error().message, "no such queue or not authorized");
-  EXPECT_EQ(link.Subscribe(ids->recipient_id, stranger.secret_key).error().code, Errc::kNotFound);
-  EXPECT_EQ(link.DeleteQueue(ids->recipient_id, stranger.secret_key).error().code, Errc::kNotFound);
+  EXPECT_EQ(link.Subscribe(q.ids.recipient_id, stranger.secret_key).error().code, Errc::kNotFound);
+  EXPECT_EQ(link.DeleteQueue(q.ids.recipient_id, stranger.secret_key).error().code,
+            Errc::kNotFound);
   auto wrong_send_key = crypto::SecretBytes::Random(crypto::SystemRandom(), 32);
-  EXPECT_EQ(link.Send(ids->sender_id, wrong_send_key.expose(), RandomBlob()).error().code,
+  EXPECT_EQ(link.Send(q.ids.sender_id, wrong_send_key.expose(), RandomBlob()).error().code,
             Errc::kNotFound);
 
   // The right key still works: nothing above changed the queue.
-  auto got = link.Get(ids->recipient_id, recipient.secret_key);
+  auto got = link.Get(q.ids.recipient_id, q.recipient.secret_key);
   ASSERT_TRUE(got && got->has_value());
 
-  ASSERT_TRUE(link.DeleteQueue(ids->recipient_id, recipient.secret_key));
-  auto gone = link.Get(ids->recipient_id, recipient.secret_key);
+  ASSERT_TRUE(link.DeleteQueue(q.ids.recipient_id, q.recipient.secret_key));
+  auto gone = link.Get(q.ids.recipient_id, q.recipient.secret_key);
   ASSERT_FALSE(gone);
   EXPECT_EQ(gone.error().code, Errc::kNotFound);
-  EXPECT_EQ(link.Send(ids->sender_id, send_key.expose(), RandomBlob()).error().code,
+  EXPECT_EQ(link.Send(q.ids.sender_id, q.send_key.expose(), RandomBlob()).error().code,
             Errc::kNotFound);
 }
 
 TEST(RelayLink, AckIsRefusedOnAConnectionThatDidNotReceiveTheMessage) {
   ASSERT_TRUE(crypto::Init());
-  LoopbackRelay loopback;
-  RelayProcess& relay = loopback.process;
-  ASSERT_TRUE(relay.ok()) << ReadFileOrDie(loopback.log());
-  auto recipient = crypto::Ed25519Generate(crypto::SystemRandom());
-  auto send_key = crypto::SecretBytes::Random(crypto::SystemRandom(), 32);
-  auto a_opened = RelayLink::Connect(relay.address(), 0, kConnectDeadline);
-  ASSERT_TRUE(a_opened) << a_opened.error().message;
-  RelayLink& a = *a_opened;
-  auto ids = a.CreateQueue(recipient, send_key.expose());
-  ASSERT_TRUE(ids) << ids.error().message;
-  ASSERT_TRUE(a.Send(ids->sender_id, send_key.expose(), RandomBlob()));
-  auto got = a.Get(ids->recipient_id, recipient.secret_key);
+  QueueOnRelay q;
+  ASSERT_NO_FATAL_FAILURE(q.Open());
+  RelayLink& a = *q.link;
+  ASSERT_TRUE(a.Send(q.ids.sender_id, q.send_key.expose(), RandomBlob()));
+  auto got = a.Get(q.ids.recipient_id, q.recipient.secret_key);
   ASSERT_TRUE(got && got->has_value());
 
-  auto b_opened = RelayLink::Connect(relay.address(), 0, kConnectDeadline);
-  ASSERT_TRUE(b_opened) << b_opened.error().message;
-  RelayLink& b = *b_opened;
-  auto refused = b.Ack(ids->recipient_id, (*got)->message_id);
+  auto b = ConnectTo(q.relay());
+  ASSERT_TRUE(b) << b.error().message;
+  auto refused = b->Ack(q.ids.recipient_id, (*got)->message_id);
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, Errc::kNotFound);
   // Still stored: the connection that received it can acknowledge it.
-  auto still = b.Get(ids->recipient_id, recipient.secret_key);
+  auto still = b->Get(q.ids.recipient_id, q.recipient.secret_key);
   ASSERT_TRUE(still && still->has_value());
   EXPECT_EQ((*still)->message_id, (*got)->message_id);
-  EXPECT_TRUE(a.Ack(ids->recipient_id, (*got)->message_id));
+  EXPECT_TRUE(a.Ack(q.ids.recipient_id, (*got)->message_id));
 }
 
 TEST(RelayLink, SubscribedLinkReceivesPushesAndAcksThem) {
   ASSERT_TRUE(crypto::Init());
-  LoopbackRelay loopback;
-  RelayProcess& relay = loopback.process;
-  ASSERT_TRUE(relay.ok()) << ReadFileOrDie(loopback.log());
-  auto recipient = crypto::Ed25519Generate(crypto::SystemRandom());
-  auto send_key = crypto::SecretBytes::Random(crypto::SystemRandom(), 32);
-  auto r_opened = RelayLink::Connect(relay.address(), 0, kConnectDeadline);
-  ASSERT_TRUE(r_opened) << r_opened.error().message;
-  RelayLink& r = *r_opened;
-  auto ids = r.CreateQueue(recipient, send_key.expose());
-  ASSERT_TRUE(ids) << ids.error().message;
-  ASSERT_TRUE(r.Subscribe(ids->recipient_id, recipient.secret_key));
+  QueueOnRelay q;
+  ASSERT_NO_FATAL_FAILURE(q.Open());
+  RelayLink& r = *q.link;
+  ASSERT_TRUE(r.Subscribe(q.ids.recipient_id, q.recipient.secret_key));
 
-  auto s_opened = RelayLink::Connect(relay.address(), 0, kConnectDeadline);
-  ASSERT_TRUE(s_opened) << s_opened.error().message;
-  RelayLink& s = *s_opened;
+  auto s = ConnectTo(q.relay());
+  ASSERT_TRUE(s) << s.error().message;
   const Bytes blob = RandomBlob();
-  ASSERT_TRUE(s.Send(ids->sender_id, send_key.expose(), blob));
+  ASSERT_TRUE(s->Send(q.ids.sender_id, q.send_key.expose(), blob));
   auto push = r.NextPush(10s);
   ASSERT_TRUE(push) << "no push to the subscriber";
   auto* m = std::get_if<protocol::QueueMessage>(&push->body);
   ASSERT_NE(m, nullptr);
   EXPECT_EQ(m->blob, blob);
-  EXPECT_TRUE(r.Ack(ids->recipient_id, m->message_id));
-  auto none = r.Get(ids->recipient_id, recipient.secret_key);
+  EXPECT_TRUE(r.Ack(q.ids.recipient_id, m->message_id));
+  auto none = r.Get(q.ids.recipient_id, q.recipient.secret_key);
   ASSERT_TRUE(none);
   EXPECT_FALSE(none->has_value());
 }
 
 TEST(RelayLink, InvalidArgumentsAreRefusedBeforeAnythingIsSent) {
   ASSERT_TRUE(crypto::Init());
-  LoopbackRelay loopback;
-  RelayProcess& relay = loopback.process;
-  ASSERT_TRUE(relay.ok()) << ReadFileOrDie(loopback.log());
-  auto recipient = crypto::Ed25519Generate(crypto::SystemRandom());
-  auto send_key = crypto::SecretBytes::Random(crypto::SystemRandom(), 32);
-  auto link_opened = RelayLink::Connect(relay.address(), 0, kConnectDeadline);
-  ASSERT_TRUE(link_opened) << link_opened.error().message;
-  RelayLink& link = *link_opened;
-  auto short_key = link.CreateQueue(recipient, ByteSpan(send_key.expose()).first(31));
+  QueueOnRelay q;
+  ASSERT_NO_FATAL_FAILURE(q.Connect());
+  RelayLink& link = *q.link;
+  auto short_key = link.CreateQueue(q.recipient, ByteSpan(q.send_key.expose()).first(31));
   ASSERT_FALSE(short_key);
   EXPECT_EQ(short_key.error().code, Errc::kInvalidArgument);
   ByteArray<32> zero_key{};
-  EXPECT_EQ(link.CreateQueue(recipient, zero_key).error().code, Errc::kInvalidArgument);
+  EXPECT_EQ(link.CreateQueue(q.recipient, zero_key).error().code, Errc::kInvalidArgument);
 
-  auto ids = link.CreateQueue(recipient, send_key.expose());
-  ASSERT_TRUE(ids) << ids.error().message;
+  auto created = link.CreateQueue(q.recipient, q.send_key.expose());
+  ASSERT_TRUE(created) << created.error().message;
   // Not a relay blob size: the relay would refuse it, the link does first.
-  EXPECT_EQ(link.Send(ids->sender_id, send_key.expose(), RandomBlob(513)).error().code,
+  EXPECT_EQ(link.Send(created->sender_id, q.send_key.expose(), RandomBlob(513)).error().code,
             Errc::kInvalidArgument);
   EXPECT_TRUE(link.is_open());
 }
@@ -292,9 +299,8 @@ TEST(RelayLink, ListenerThatNeverAnswersTimesOutAtTheDeadline) {
 TEST(RelayLink, WrongPinnedNoiseKeyIsAnAuthenticationFailure) {
   ASSERT_TRUE(crypto::Init());
   LoopbackRelay loopback;
-  RelayProcess& relay = loopback.process;
-  ASSERT_TRUE(relay.ok()) << ReadFileOrDie(loopback.log());
-  auto impostor = relay.address().Clone();
+  ASSERT_TRUE(loopback.Started());
+  auto impostor = loopback.process.address().Clone();
   impostor.noise_key = crypto::X25519Generate(crypto::SystemRandom()).public_key;
   auto link = RelayLink::Connect(impostor, 0, kConnectDeadline);
   ASSERT_FALSE(link);
@@ -303,21 +309,14 @@ TEST(RelayLink, WrongPinnedNoiseKeyIsAnAuthenticationFailure) {
 
 TEST(RelayLink, StoppedRelayIsReportedAsNoAnswerWithinTheReplyTimeout) {
   ASSERT_TRUE(crypto::Init());
-  LoopbackRelay loopback;
-  RelayProcess& relay = loopback.process;
-  ASSERT_TRUE(relay.ok()) << ReadFileOrDie(loopback.log());
-  auto recipient = crypto::Ed25519Generate(crypto::SystemRandom());
-  auto send_key = crypto::SecretBytes::Random(crypto::SystemRandom(), 32);
-  auto link_opened = RelayLink::Connect(relay.address(), 0, kConnectDeadline);
-  ASSERT_TRUE(link_opened) << link_opened.error().message;
-  RelayLink& link = *link_opened;
-  auto ids = link.CreateQueue(recipient, send_key.expose());
-  ASSERT_TRUE(ids) << ids.error().message;
+  QueueOnRelay q;
+  ASSERT_NO_FATAL_FAILURE(q.Open());
+  RelayLink& link = *q.link;
 
-  relay.process().Signal(SIGSTOP);  // alive, connection open, answering nothing
+  q.relay().process().Signal(SIGSTOP);  // alive, connection open, answering nothing
   link.set_reply_timeout(300ms);
-  auto silent = link.Get(ids->recipient_id, recipient.secret_key);
-  relay.process().Signal(SIGCONT);
+  auto silent = link.Get(q.ids.recipient_id, q.recipient.secret_key);
+  q.relay().process().Signal(SIGCONT);
   ASSERT_FALSE(silent);
   EXPECT_EQ(silent.error().code, Errc::kIo);
   EXPECT_STREQ(silent.error().message, "relay did not answer in time");
@@ -325,29 +324,22 @@ TEST(RelayLink, StoppedRelayIsReportedAsNoAnswerWithinTheReplyTimeout) {
 
 TEST(RelayLink, RelayKilledMidConnectionIsReportedAsClosedNotAHang) {
   ASSERT_TRUE(crypto::Init());
-  LoopbackRelay loopback;
-  RelayProcess& relay = loopback.process;
-  ASSERT_TRUE(relay.ok()) << ReadFileOrDie(loopback.log());
-  auto recipient = crypto::Ed25519Generate(crypto::SystemRandom());
-  auto send_key = crypto::SecretBytes::Random(crypto::SystemRandom(), 32);
-  auto link_opened = RelayLink::Connect(relay.address(), 0, kConnectDeadline);
-  ASSERT_TRUE(link_opened) << link_opened.error().message;
-  RelayLink& link = *link_opened;
-  auto ids = link.CreateQueue(recipient, send_key.expose());
-  ASSERT_TRUE(ids) << ids.error().message;
-  ASSERT_TRUE(link.Subscribe(ids->recipient_id, recipient.secret_key));
+  QueueOnRelay q;
+  ASSERT_NO_FATAL_FAILURE(q.Open());
+  RelayLink& link = *q.link;
+  ASSERT_TRUE(link.Subscribe(q.ids.recipient_id, q.recipient.secret_key));
 
-  relay.process().Signal(SIGKILL);
-  ASSERT_EQ(relay.process().Wait(10s), 128 + SIGKILL);
+  q.relay().process().Signal(SIGKILL);
+  ASSERT_EQ(q.relay().process().Wait(10s), 128 + SIGKILL);
   // A long reply timeout: the answer must come from the closed connection.
   link.set_reply_timeout(60s);
-  auto sent = link.Send(ids->sender_id, send_key.expose(), RandomBlob());
+  auto sent = link.Send(q.ids.sender_id, q.send_key.expose(), RandomBlob());
   ASSERT_FALSE(sent);
   EXPECT_EQ(sent.error().code, Errc::kIo);
   EXPECT_STREQ(sent.error().message, "relay connection closed");
   EXPECT_FALSE(link.is_open());
   // And it stays closed, without waiting.
-  auto later = link.Get(ids->recipient_id, recipient.secret_key);
+  auto later = link.Get(q.ids.recipient_id, q.recipient.secret_key);
   ASSERT_FALSE(later);
   EXPECT_STREQ(later.error().message, "relay connection closed");
   EXPECT_FALSE(link.NextPush(60s)) << "a closed link delivered a push";

@@ -8,88 +8,26 @@
 #include "qr.h"
 
 #include <gtest/gtest.h>
-#include <qrencode.h>
 
 #include <algorithm>
 #include <cstddef>
-#include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "qr_drawing.h"
+
 namespace rhizome::client {
 namespace {
 
-// A drawing read back: dark[y][x] over the whole drawing, quiet zone included
-// (two module rows per line). nullopt if a line holds anything but the four
-// glyphs, lines differ in length, or a line does not end in "\n".
-using Grid = std::vector<std::vector<bool>>;
-
-std::optional<Grid> ReadDrawing(std::string_view drawing) {
-  Grid grid;
-  std::size_t columns = 0;
-  while (!drawing.empty()) {
-    const std::size_t end = drawing.find('\n');
-    if (end == std::string_view::npos) return std::nullopt;
-    std::string_view line = drawing.substr(0, end);
-    drawing.remove_prefix(end + 1);
-    std::vector<bool> top, bottom;
-    while (!line.empty()) {
-      bool t = false, b = false;  // dark?
-      std::size_t n = 0;
-      if (line.starts_with(kQrGlyphBothLight)) {
-        n = kQrGlyphBothLight.size();
-      } else if (line.starts_with(kQrGlyphTopLight)) {
-        n = kQrGlyphTopLight.size();
-        b = true;
-      } else if (line.starts_with(kQrGlyphBottomLight)) {
-        n = kQrGlyphBottomLight.size();
-        t = true;
-      } else if (line.starts_with(kQrGlyphBothDark)) {
-        n = kQrGlyphBothDark.size();
-        t = b = true;
-      } else {
-        return std::nullopt;
-      }
-      line.remove_prefix(n);
-      top.push_back(t);
-      bottom.push_back(b);
-    }
-    if (grid.empty()) columns = top.size();
-    if (top.size() != columns || columns == 0) return std::nullopt;
-    grid.push_back(std::move(top));
-    grid.push_back(std::move(bottom));
-  }
-  if (grid.empty()) return std::nullopt;
-  return grid;
-}
-
-struct QrFree {
-  void operator()(QRcode* c) const { QRcode_free(c); }
-};
-
-// libqrencode's matrix for `text` with the parameters the client documents
-// (smallest version, level M, 8-bit hint, case-sensitive): dark[y][x].
-Grid ReferenceMatrix(const std::string& text) {
-  std::unique_ptr<QRcode, QrFree> code(
-      QRcode_encodeString(text.c_str(), 0, QR_ECLEVEL_M, QR_MODE_8, 1));
-  EXPECT_TRUE(code);
-  if (!code) return {};
-  Grid m(static_cast<std::size_t>(code->width),
-         std::vector<bool>(static_cast<std::size_t>(code->width)));
-  for (int y = 0; y < code->width; ++y) {
-    for (int x = 0; x < code->width; ++x) {
-      m[y][x] = (code->data[y * code->width + x] & 1) != 0;
-    }
-  }
-  return m;
-}
+using rhizome::testing::QrGrid;
+using rhizome::testing::QrReferenceMatrix;
+using rhizome::testing::ReadQrDrawing;
 
 // The symbol inside the drawing (quiet zone stripped), after checking the
 // drawing's shape. Empty on failure (with the reason reported).
-Grid SymbolOf(const std::string& drawing) {
-  auto grid = ReadDrawing(drawing);
+QrGrid SymbolOf(const std::string& drawing) {
+  auto grid = ReadQrDrawing(drawing);
   if (!grid) {
     ADD_FAILURE() << "not a drawing of the four glyphs in equal lines:\n" << drawing;
     return {};
@@ -112,7 +50,7 @@ Grid SymbolOf(const std::string& drawing) {
       }
     }
   }
-  Grid symbol(width, std::vector<bool>(width));
+  QrGrid symbol(width, std::vector<bool>(width));
   for (std::size_t y = 0; y < width; ++y) {
     for (std::size_t x = 0; x < width; ++x) symbol[y][x] = (*grid)[y + quiet][x + quiet];
   }
@@ -120,7 +58,7 @@ Grid SymbolOf(const std::string& drawing) {
 }
 
 // The 7x7 finder pattern with its top-left corner at (x0, y0).
-bool FinderAt(const Grid& m, std::size_t x0, std::size_t y0) {
+bool FinderAt(const QrGrid& m, std::size_t x0, std::size_t y0) {
   for (std::size_t dy = 0; dy < 7; ++dy) {
     for (std::size_t dx = 0; dx < 7; ++dx) {
       const std::size_t ring = std::max(dx > 3 ? dx - 3 : 3 - dx, dy > 3 ? dy - 3 : 3 - dy);
@@ -133,7 +71,7 @@ bool FinderAt(const Grid& m, std::size_t x0, std::size_t y0) {
 
 // The 15 format bits, bit i as ISO/IEC 18004 places it: first copy around the
 // top-left finder, second split between the other two.
-unsigned FormatBits(const Grid& m, bool second_copy) {
+unsigned FormatBits(const QrGrid& m, bool second_copy) {
   const std::size_t n = m.size();
   unsigned bits = 0;
   for (unsigned i = 0; i < 15; ++i) {
@@ -170,7 +108,7 @@ unsigned ExpectedFormatBits(unsigned data5) {
 
 // Checks, without libqrencode, what a reader needs to find and orient the
 // symbol and to learn its level: finders, timing rows, dark module, format.
-void ExpectReadableStructureAtLevelM(const Grid& m) {
+void ExpectReadableStructureAtLevelM(const QrGrid& m) {
   const std::size_t n = m.size();
   ASSERT_GE(n, 21u);
   EXPECT_EQ((n - 17) % 4, 0u) << "not a QR symbol side: " << n;
@@ -193,9 +131,9 @@ void ExpectReadableStructureAtLevelM(const Grid& m) {
 void ExpectDrawingOf(const std::string& text, std::size_t expected_width = 0) {
   auto drawing = RenderQr(text);
   ASSERT_TRUE(drawing.ok()) << drawing.error().message;
-  Grid symbol = SymbolOf(*drawing);
+  QrGrid symbol = SymbolOf(*drawing);
   ASSERT_FALSE(symbol.empty());
-  EXPECT_EQ(symbol, ReferenceMatrix(text)) << "the drawing is not libqrencode's matrix";
+  EXPECT_EQ(symbol, QrReferenceMatrix(text)) << "the drawing is not libqrencode's matrix";
   ExpectReadableStructureAtLevelM(symbol);
   if (expected_width != 0) {
     EXPECT_EQ(symbol.size(), expected_width);
@@ -219,7 +157,7 @@ TEST(QrTest, DrawingIsSquareWithQuietZoneAndOnlyTheFourGlyphs) {
   ASSERT_TRUE(drawing.ok());
   // Version 1 (21 modules) plus the quiet zone on each side; 12 lines of 25.
   const std::size_t side = 21 + 2 * static_cast<std::size_t>(kQrQuietZoneModules);
-  auto grid = ReadDrawing(*drawing);
+  auto grid = ReadQrDrawing(*drawing);
   ASSERT_TRUE(grid.has_value()) << *drawing;
   EXPECT_EQ((*grid)[0].size(), side);
   EXPECT_EQ(grid->size(), side + side % 2);
@@ -245,7 +183,7 @@ TEST(QrTest, InviteSizedCodeIsDrawnExactly) {
   ExpectDrawingOf(code, 73);
   auto drawing = RenderQr(code);
   ASSERT_TRUE(drawing.ok());
-  EXPECT_LE(ReadDrawing(*drawing)->at(0).size(), 80u);
+  EXPECT_LE(ReadQrDrawing(*drawing)->at(0).size(), 80u);
 }
 
 TEST(QrTest, TextOfTheLimitIsDrawnAndOneByteMoreIsRefused) {

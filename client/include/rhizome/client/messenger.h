@@ -58,7 +58,15 @@ inline constexpr std::uint64_t kDefaultInviteSeconds = 7 * 24 * 3600;
 inline constexpr std::uint64_t kMaxInviteSeconds = 90 * 24 * 3600;
 inline constexpr std::size_t kMaxRelays = 4;                 // protocol kMaxCardQueues
 inline constexpr std::size_t kMaxHeldPerContact = 256;
-inline constexpr std::size_t kMaxMessagesPerRelayPerPass = 4000;
+// A pass takes at most this many pushed messages from one relay, so that a
+// busy conversation cannot keep a pass (and the daemon's requests behind it)
+// going; the rest comes with the next pass.
+inline constexpr std::size_t kMaxMessagesPerRelayPerPass = 256;
+// How long a one-off pass (`rhizome sync`) waits for the next pushed message
+// before it calls a relay quiet: loopback answers in microseconds, a relay
+// across the world in ~300 ms. The daemon, which keeps its subscriptions and
+// comes back every poll interval, waits much less.
+inline constexpr std::chrono::milliseconds kDefaultPushWait{300};
 inline constexpr std::uint64_t kHeldExpirySeconds = 30 * 24 * 3600;
 // Outbox retry backoff: first retry after kFirstRetrySeconds, doubling, capped.
 inline constexpr std::uint64_t kFirstRetrySeconds = 30;
@@ -198,9 +206,14 @@ class Messenger {
   Result<std::int64_t> LastMessageRow();
 
   // One delivery pass: fetch and process every inbound queue, upload what the
-  // outbox holds that is due, repeat while something new happened and the
-  // timeout allows. Unreachable relays are counted, not fatal.
-  Result<SyncReport> Sync(std::chrono::milliseconds timeout);
+  // outbox holds that is due, repeat (at most `max_rounds` times) while
+  // something new happened and the timeout allows. Unreachable relays are
+  // counted, not fatal. The daemon runs single rounds often; `rhizome sync`
+  // runs several.
+  // `push_wait`: how long a round waits for more pushed messages before it
+  // calls a relay quiet (what it misses, the next pass gets).
+  Result<SyncReport> Sync(std::chrono::milliseconds timeout, int max_rounds = 8,
+                          std::chrono::milliseconds push_wait = kDefaultPushWait);
 
  private:
   struct Impl;
