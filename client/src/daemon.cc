@@ -8,6 +8,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <atomic>
@@ -228,25 +229,38 @@ class Daemon {
   }
 
   // Worker thread: new incoming messages become events for subscribers.
+  // The mark then moves to the newest row, incoming or not (this thread is the
+  // only writer), so a profile that mostly sends does not rescan, and
+  // decrypt, every message it sent on every pass.
   void PublishEvents() {
+    constexpr std::size_t kPage = 256;
     for (int page = 0; page < 64; ++page) {
-      auto msgs = messenger_.IncomingAfter(last_event_row_, 256);
-      if (!msgs || msgs->empty()) return;
-      std::vector<std::string> lines;
-      for (const auto& m : *msgs) {
-        api::v1::Response r;
-        *r.mutable_event()->mutable_message_received() = api::ToProto(m);
-        lines.push_back(api::FormatResponse(r));
-        last_event_row_ = m.row;
-      }
-      asio::post(io_, [this, lines = std::move(lines)] {
-        std::erase_if(subscribers_, [](const std::weak_ptr<Session>& w) { return w.expired(); });
-        for (auto& w : subscribers_) {
-          if (auto s = w.lock()) {
-            for (const auto& l : lines) s->Write(l);
-          }
+      auto msgs = messenger_.IncomingAfter(last_event_row_, kPage);
+      if (!msgs) return;
+      if (!msgs->empty()) {
+        std::vector<std::string> lines;
+        for (const auto& m : *msgs) {
+          api::v1::Response r;
+          *r.mutable_event()->mutable_message_received() = api::ToProto(m);
+          lines.push_back(api::FormatResponse(r));
+          last_event_row_ = m.row;
         }
-      });
+        asio::post(io_, [this, lines = std::move(lines)] {
+          std::erase_if(subscribers_,
+                        [](const std::weak_ptr<Session>& w) { return w.expired(); });
+          for (auto& w : subscribers_) {
+            if (auto s = w.lock()) {
+              for (const auto& l : lines) s->Write(l);
+            }
+          }
+        });
+      }
+      if (msgs->size() < kPage) {  // every incoming message so far is published
+        if (auto newest = messenger_.LastMessageRow()) {
+          last_event_row_ = std::max(last_event_row_, *newest);
+        }
+        return;
+      }
     }
   }
 

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "child_process.h"
+#include "daemon_process.h"
 #include "process.h"
 #include "relay_process.h"
 #include "test_support.h"
@@ -44,101 +45,11 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 constexpr int kMessagesEachWay = 1000;
-constexpr const char* kPass = "kill-test-passphrase";
 constexpr auto kRunDeadline = 240s;
 // Long enough that finding one by chance in megabytes of ciphertext is out of
 // the question (a 3-letter name turns up in ~6% of 1 MB random files).
 constexpr const char* kNameA = "Ana Kill-Test-Name-Marker";
 constexpr const char* kNameB = "Ben Kill-Test-Name-Marker";
-
-// One request line to a daemon's socket; its response, or nullopt if the
-// daemon is not there or died before answering.
-std::optional<json> Api(const fs::path& socket_path, const json& request,
-                        std::chrono::milliseconds deadline = 30s) {
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return std::nullopt;
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  const std::string path = socket_path.string();
-  if (path.size() >= sizeof addr.sun_path) return std::nullopt;
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-    return std::nullopt;
-  }
-  const std::string line = request.dump() + "\n";
-  if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
-    return std::nullopt;
-  }
-  std::string in;
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  char buf[65536];
-  while (std::chrono::steady_clock::now() < until) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 100) <= 0) continue;
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) return std::nullopt;
-    in.append(buf, static_cast<std::size_t>(n));
-    if (auto nl = in.find('\n'); nl != std::string::npos) {
-      return json::parse(in.substr(0, nl), nullptr, false);
-    }
-  }
-  return std::nullopt;
-}
-
-// A profile and (while it runs) its daemon.
-class Node {
- public:
-  Node(fs::path dir, std::string name, fs::path log)
-      : dir_(std::move(dir)), name_(std::move(name)), log_(std::move(log)) {}
-
-  bool Init() {
-    ProcessOptions opts;
-    opts.env = {{"RHIZOME_PASSPHRASE", kPass}};
-    auto r = RunProcess(RHIZOME_CLI_BIN, {"--profile", dir_.string(), "init", "--name", name_,
-                                          "--kdf-cost", "interactive"},
-                        opts);
-    return r.exit_code == 0;
-  }
-
-  bool Start() {
-    daemon_ = std::make_unique<ChildProcess>(
-        RHIZOME_CLI_BIN,
-        std::vector<std::string>{"--profile", dir_.string(), "daemon", "--poll-ms", "100"},
-        std::map<std::string, std::string>{{"RHIZOME_PASSPHRASE", kPass}}, log_.string());
-    return daemon_->WaitForLinePrefix("daemon: listening on ", 20s).has_value();
-  }
-
-  void Kill() {
-    if (!daemon_) return;
-    daemon_->Signal(SIGKILL);
-    (void)daemon_->Wait(10s);
-    daemon_.reset();
-  }
-
-  std::optional<int> Stop() {
-    if (!daemon_) return std::nullopt;
-    daemon_->Signal(SIGTERM);
-    auto rc = daemon_->Wait(20s);
-    daemon_.reset();
-    return rc;
-  }
-
-  bool running() const { return daemon_ != nullptr; }
-  std::optional<json> Call(const json& request) { return Api(dir_ / "profile.sock", request); }
-  const fs::path& dir() const { return dir_; }
-
- private:
-  fs::path dir_;
-  std::string name_;
-  fs::path log_;
-  std::unique_ptr<ChildProcess> daemon_;
-};
-
-bool IsOk(const std::optional<json>& r) { return r && !r->is_discarded() && !r->contains("error"); }
 
 std::string Text(char from, int i) { return std::string("kill-test ") + from + "-" + std::to_string(i); }
 
