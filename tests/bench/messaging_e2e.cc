@@ -34,10 +34,14 @@
 //    all delivered. Any loss, duplicate or reordering is printed as a BUG and
 //    the exit code is 3.
 // 5. The daemons' idle CPU (what the --poll-ms passes cost with nothing to
-//    do) over --idle-seconds, and A's CPU for one `read` of everything (to
-//    judge what the t_delivered polling added). Then the daemons and relay
-//    are stopped (SIGTERM) and `rhizome id` is timed once more on A's profile,
-//    now holding the messages.
+//    do) over --idle-seconds, and A's CPU for one `read` of everything (mean
+//    of 5; to judge what the t_delivered polling added). Then the daemons and
+//    relay are stopped (SIGTERM) and `rhizome id` is timed once more on A's
+//    profile, now holding the messages.
+// --perf DIR: `perf record --call-graph dwarf` of the three processes over
+// the measured run and over the idle measurement, and `perf stat` of their
+// fsync/fdatasync calls over the run, into DIR (the figures of such a run are
+// disturbed by perf; scripts/bench-messaging.sh keeps them out of its table).
 // Output: readable lines, then one line "RESULT key=value ..." for scripts.
 // Bounds: --timeout caps the measured run (a run that does not finish prints
 // how far it got, and its rate); every API call has a deadline; SIGINT and
@@ -108,7 +112,11 @@ struct Options {
   int timeout_s = 600;
   int read_poll_ms = 500;
   int idle_seconds = 5;
-  std::string perf_dir;  // when set: `perf record` of the three processes over the run
+  // When set: `perf record` (DWARF call graphs) of the three processes over
+  // the measured run (perf.data) and over the idle measurement
+  // (perf-idle.data), and `perf stat` of their fsync/fdatasync calls over the
+  // measured run (fsync.txt).
+  std::string perf_dir;
   std::string label = "run";
 };
 
@@ -562,12 +570,22 @@ int Run(const Options& o) {
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(3 * o.poll_ms));  // receipts settle
 
-  std::unique_ptr<ChildProcess> perf;
+  std::unique_ptr<ChildProcess> perf, perf_sync;
   if (!o.perf_dir.empty()) {
     fs::create_directories(o.perf_dir);
+    // fsync/fdatasync calls per thread over the run (each SQLite commit in
+    // rollback-journal mode with synchronous=EXTRA makes several).
+    perf_sync = std::make_unique<ChildProcess>(
+        "/usr/bin/perf",
+        std::vector<std::string>{"stat", "--per-thread", "-e",
+                                 "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync", "-o",
+                                 (fs::path(o.perf_dir) / "fsync.txt").string(), "-p",
+                                 std::to_string(pids.a) + "," + std::to_string(pids.b) + "," +
+                                     std::to_string(pids.relay)},
+        std::map<std::string, std::string>{}, (fs::path(o.perf_dir) / "perf-stat.log").string());
     perf = std::make_unique<ChildProcess>(
         "/usr/bin/perf",
-        std::vector<std::string>{"record", "-e", "cpu-clock", "-F", "499", "-g", "-o",
+        std::vector<std::string>{"record", "-e", "cpu-clock", "-F", "199", "--call-graph", "dwarf", "-o",
                                  (fs::path(o.perf_dir) / "perf.data").string(), "-p",
                                  std::to_string(pids.a) + "," + std::to_string(pids.b) + "," +
                                      std::to_string(pids.relay)},
@@ -670,10 +688,11 @@ int Run(const Options& o) {
       std::this_thread::sleep_for(std::chrono::milliseconds(o.read_poll_ms));
     }
   }
-  if (perf) {
-    perf->Signal(SIGINT);
-    (void)perf->Wait(60s);
-    perf.reset();
+  for (auto* p : {&perf, &perf_sync}) {
+    if (!*p) continue;
+    (*p)->Signal(SIGINT);
+    (void)(*p)->Wait(60s);
+    p->reset();
   }
 
   // ---- 4. Checks -------------------------------------------------------------------
@@ -731,20 +750,37 @@ int Run(const Options& o) {
   double idle_a = -1, idle_b = -1, idle_relay = -1, read_cost_a_ms = -1;
   if (o.idle_seconds > 0 && !g_stop) {
     std::this_thread::sleep_for(1s);
+    std::unique_ptr<ChildProcess> idle_perf;
+    if (!o.perf_dir.empty()) {
+      idle_perf = std::make_unique<ChildProcess>(
+          "/usr/bin/perf",
+          std::vector<std::string>{"record", "-e", "cpu-clock", "-F", "199", "--call-graph", "dwarf", "-o",
+                                   (fs::path(o.perf_dir) / "perf-idle.data").string(), "-p",
+                                   std::to_string(pids.a) + "," + std::to_string(pids.b) + "," +
+                                       std::to_string(pids.relay)},
+          std::map<std::string, std::string>{}, (fs::path(o.perf_dir) / "perf-idle.log").string());
+      std::this_thread::sleep_for(1s);
+    }
     const Cpu c1 = pids.Now();
     const auto i0 = Clock::now();
     std::this_thread::sleep_for(std::chrono::seconds(o.idle_seconds));
     const Cpu c2 = pids.Now();
+    if (idle_perf) {
+      idle_perf->Signal(SIGINT);
+      (void)idle_perf->Wait(60s);
+    }
     const double s = Seconds(Clock::now() - i0);
     idle_a = static_cast<double>(c2.a - c1.a) / 1000 / s;
     idle_b = static_cast<double>(c2.b - c1.b) / 1000 / s;
     idle_relay = static_cast<double>(c2.relay - c1.relay) / 1000 / s;
-    // One `read` of everything on A, less A's idle CPU over the same time.
+    // One `read` of everything on A (the mean of kReadCostRuns), less A's idle
+    // CPU over the same time.
+    constexpr int kReadCostRuns = 5;
     const Cpu r1 = pids.Now();
     const auto rt = Clock::now();
-    (void)a.Call({{"read", {{"contact", b_as_seen_by_a}}}});
+    for (int k = 0; k < kReadCostRuns; ++k) (void)a.Call({{"read", {{"contact", b_as_seen_by_a}}}});
     const double rs = Seconds(Clock::now() - rt);
-    read_cost_a_ms = static_cast<double>(pids.Now().a - r1.a) / 1000 - idle_a * rs;
+    read_cost_a_ms = (static_cast<double>(pids.Now().a - r1.a) / 1000 - idle_a * rs) / kReadCostRuns;
   }
   events.reset();
   submit.reset();
