@@ -220,7 +220,8 @@ class Daemon {
       }
       if (sync_now || std::chrono::steady_clock::now() >= next_sync) {
         // Failures are retried next pass.
-        (void)messenger_.Sync(options_.sync_timeout, 1, options_.push_wait);
+        (void)messenger_.Sync(options_.sync_timeout, 1, options_.push_wait,
+                              /*background=*/true);
         last_sync_at_ = UnixNow();
         PublishEvents();
         next_sync = std::chrono::steady_clock::now() + options_.poll_interval;

@@ -38,6 +38,8 @@ using protocol::ContactRole;
 using protocol::ContactState;
 
 constexpr auto kConnectTimeout = std::chrono::milliseconds(5000);
+constexpr auto kFirstReconnectDelay = std::chrono::milliseconds(1000);
+constexpr auto kMaxReconnectDelay = std::chrono::milliseconds(60'000);
 constexpr std::size_t kInviteLabelBytes = 4;
 
 std::uint64_t SystemNow() {
@@ -175,6 +177,7 @@ struct Messenger::Impl {
   struct Links {
     std::map<std::string, bool> failed;
     Clock::time_point deadline;
+    bool honor_backoff = false;  // skip relays in their reconnect backoff
     std::size_t unreachable = 0;
   };
 
@@ -184,8 +187,24 @@ struct Messenger::Impl {
 
   // --- relay links --------------------------------------------------------------
 
+  // Relays that could not be reached, and when to try again: a daemon must
+  // not spend every pass (and its requests' time) on a connect to a relay that
+  // is down or blackholed. Backoff from kFirstReconnectDelay, doubling, capped;
+  // in memory only, so a new process (`rhizome sync`) always tries.
+  struct Reconnect {
+    Clock::time_point next_try;
+    std::chrono::milliseconds delay;
+  };
+  std::map<std::string, Reconnect> reconnect;
+
   RelayPort* Link(Links& links, const std::string& relay) {
     if (links.failed.count(relay) != 0) return nullptr;
+    if (auto r = reconnect.find(relay);
+        links.honor_backoff && r != reconnect.end() && Clock::now() < r->second.next_try) {
+      links.failed[relay] = true;
+      ++links.unreachable;
+      return nullptr;
+    }
     if (auto it = cache.find(relay); it != cache.end()) {
       if (it->second->CheckOpen()) return it->second.get();
       cache.erase(it);
@@ -199,8 +218,12 @@ struct Messenger::Impl {
     if (!link || !*link) {
       links.failed[relay] = true;
       ++links.unreachable;
+      auto& r = reconnect[relay];
+      r.delay = r.delay.count() == 0 ? kFirstReconnectDelay : std::min(2 * r.delay, kMaxReconnectDelay);
+      r.next_try = Clock::now() + r.delay;
       return nullptr;
     }
+    reconnect.erase(relay);
     auto [pos, inserted] = cache.emplace(relay, std::move(**link));
     (void)inserted;
     subscribed[relay].clear();
@@ -1715,11 +1738,12 @@ Result<std::int64_t> Messenger::LastMessageRow() {
 }
 
 Result<SyncReport> Messenger::Sync(std::chrono::milliseconds timeout, int max_rounds,
-                                   std::chrono::milliseconds push_wait) {
+                                   std::chrono::milliseconds push_wait, bool background) {
   auto& im = *impl_;
   SyncReport report;
   RHIZOME_TRY(im.DeleteExpired());
   auto links = Impl::MakeLinks(timeout);
+  links.honor_backoff = background;
   RHIZOME_TRY(im.DrainRetired(links));
   // Bounded: each round either makes progress or stops.
   for (int round = 0; round < max_rounds; ++round) {

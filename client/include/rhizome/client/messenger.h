@@ -212,8 +212,11 @@ class Messenger {
   // runs several.
   // `push_wait`: how long a round waits for more pushed messages before it
   // calls a relay quiet (what it misses, the next pass gets).
+  // `background`: a pass nobody asked for (the daemon's) skips relays that
+  // failed recently (backoff from 1 s to 60 s); an explicit sync tries them all.
   Result<SyncReport> Sync(std::chrono::milliseconds timeout, int max_rounds = 8,
-                          std::chrono::milliseconds push_wait = kDefaultPushWait);
+                          std::chrono::milliseconds push_wait = kDefaultPushWait,
+                          bool background = false);
 
  private:
   struct Impl;
