@@ -1717,7 +1717,30 @@ Result<std::vector<MessageInfo>> Messenger::Read(std::optional<std::string_view>
     if (!im.ContactByAlias(*contact)) return Error{Errc::kNotFound, "no such contact"};
     st->Bind(1, *contact);
   }
-  return CollectMessages(*st, SIZE_MAX);
+  auto msgs = CollectMessages(*st, SIZE_MAX);
+  if (!msgs) return msgs;
+  // Incoming messages in the sender's order. With several relays (or a
+  // retry) they can arrive out of order; the ratchet reads them anyway. The
+  // slots incoming messages take in the conversation stay where they are and
+  // are filled in sequence-number order.
+  auto& v = *msgs;
+  for (std::size_t begin = 0; begin < v.size();) {
+    std::size_t end = begin;
+    while (end < v.size() && v[end].contact == v[begin].contact) ++end;
+    std::vector<std::size_t> slots;
+    std::vector<MessageInfo> incoming;
+    for (std::size_t i = begin; i < end; ++i) {
+      if (!v[i].outgoing) {
+        slots.push_back(i);
+        incoming.push_back(std::move(v[i]));
+      }
+    }
+    std::stable_sort(incoming.begin(), incoming.end(),
+                     [](const MessageInfo& a, const MessageInfo& b) { return a.seq < b.seq; });
+    for (std::size_t k = 0; k < slots.size(); ++k) v[slots[k]] = std::move(incoming[k]);
+    begin = end;
+  }
+  return msgs;
 }
 
 Result<std::vector<MessageInfo>> Messenger::IncomingAfter(std::int64_t row, std::size_t limit) {

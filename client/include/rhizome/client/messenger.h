@@ -197,7 +197,9 @@ class Messenger {
   // Errors: kNotFound; kInvalidArgument "contact is not confirmed yet", empty
   // text; kLimitExceeded (above kMaxTextBytes).
   Result<MessageInfo> Send(std::string_view contact, std::string_view text);
-  // Conversations in order (per contact by seq). Removes expired messages first.
+  // Conversations, grouped by contact in storage order, with the incoming
+  // messages in the sender's order (by seq: with several relays they may
+  // arrive out of order). Removes expired messages first.
   Result<std::vector<MessageInfo>> Read(std::optional<std::string_view> contact);
   // Incoming messages stored after local row `row` (0: all), in storage order,
   // at most `limit`. For the daemon's events.
