@@ -519,6 +519,7 @@ struct Messenger::Impl {
     env.type = type;
     env.sent_at_ms = now() * 1000;
     env.body.assign(body.begin(), body.end());
+    crypto::WipeOnExit wipe_body(env.body);  // a copy of the plaintext
     auto bytes = protocol::SerializeEnvelope(env);
     if (!bytes) return bytes.error();
     crypto::WipeOnExit wipe_bytes(*bytes);
@@ -859,6 +860,7 @@ struct Messenger::Impl {
     crypto::WipeOnExit wipe_content(*content);
     auto env = protocol::ParseEnvelope(*content);
     if (!env) return Outcome::kDropped;
+    crypto::WipeOnExit wipe_body(env->body);  // plaintext; the database has its copy
 
     auto txn = db.Begin();
     if (!txn) return txn.error();
