@@ -89,6 +89,8 @@ cli::v1::Contact ToProto(const ContactInfo& c) {
   p.set_verified(c.verified);
   p.set_expire_seconds(c.expire_seconds);
   p.set_created_at(c.created_at);
+  p.set_direct_address(c.direct_address);
+  p.set_key_refused_at(c.key_refused_at);
   return p;
 }
 
@@ -163,7 +165,7 @@ v1::Response Execute(Messenger& m, const v1::Request& req) {
       const std::uint32_t uses = c.uses() == 0 ? 1 : c.uses();
       const std::uint64_t life = c.lifetime_seconds() == 0 ? kDefaultInviteSeconds
                                                            : c.lifetime_seconds();
-      auto made = m.CreateInvite(uses, life, kNetworkTimeout);
+      auto made = m.CreateInvite(uses, life, kNetworkTimeout, c.direct());
       if (!made) return ErrorResponse(id, made.error());
       *r.mutable_invite() = ToProto(*made);
       return r;
@@ -201,6 +203,7 @@ v1::Response Execute(Messenger& m, const v1::Request& req) {
       p->set_contact(s->contact);
       p->set_safety_number(s->safety_number);
       p->set_verified(s->verified);
+      p->set_key_refused_at(s->key_refused_at);
       return r;
     }
     case v1::Request::kSend: {

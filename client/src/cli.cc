@@ -21,12 +21,14 @@
 #include "passphrase.h"
 #include "qr.h"
 #include "rhizome/client/messenger.h"
+#include "rhizome/client/peer_link.h"
 #include "rhizome/client/relay_link.h"
 #include "rhizome/cli/v1/cli.pb.h"
 #include "rhizome/crypto/pwhash.h"
 #include "rhizome/crypto/random.h"
 #include "rhizome/crypto/safety_number.h"
 #include "rhizome/protocol/identity.h"
+#include "rhizome/protocol/wire_types.h"
 #include "rhizome/storage/identity_store.h"
 #include "rhizome/storage/profile.h"
 
@@ -258,6 +260,7 @@ Result<api::v1::Response> RunRequest(const GlobalOptions& g, api::v1::Request re
   if (!profile) return profile.error();
   auto messenger = client::Messenger::Open(*profile, crypto::SystemRandom(), client::RelayLinkConnector());
   if (!messenger) return messenger.error();
+  messenger->SetPeerConnector(client::PeerLinkConnector());
   return api::Execute(*messenger, req);
 }
 
@@ -336,6 +339,7 @@ struct InviteCmdOptions {
   std::optional<std::string> revoke;
   bool list = false;
   bool qr = false;
+  bool direct = false;
   bool json = false;
 };
 
@@ -351,6 +355,7 @@ int CmdInvite(const GlobalOptions& g, const InviteCmdOptions& o) {
     if (*lifetime == 0) return FailText("an invite must expire: give --expires a duration");
     req.mutable_invite_create()->set_uses(o.uses);
     req.mutable_invite_create()->set_lifetime_seconds(*lifetime);
+    req.mutable_invite_create()->set_direct(o.direct);
   }
   auto r = RunRequest(g, req);
   int rc = kExitOk;
@@ -413,6 +418,15 @@ int CmdAccept(const GlobalOptions& g, const AcceptOptions& o) {
   return kExitOk;
 }
 
+// What `contacts` and `verify` print for a contact whose device sent a card
+// with another identity key (refused; DESIGN §4: never accepted silently).
+std::string KeyRefusedWarning(const std::string& name) {
+  return "  WARNING: " + name +
+         "'s device sent a DIFFERENT identity key. It was refused: this contact keeps the key "
+         "you had. Someone may have taken over their device or session. Check with " + name +
+         " in person (`rhizome verify " + name + "`) before trusting what arrives.\n";
+}
+
 int CmdContacts(const GlobalOptions& g, bool json) {
   api::v1::Request req;
   req.mutable_contacts();
@@ -429,7 +443,9 @@ int CmdContacts(const GlobalOptions& g, bool json) {
   }
   for (const auto& c : r->contacts().contacts()) {
     std::cout << c.name() << "  [" << c.status() << "]" << (c.verified() ? " verified" : "")
-              << (c.fingerprint().empty() ? "" : "  " + c.fingerprint()) << "\n";
+              << (c.fingerprint().empty() ? "" : "  " + c.fingerprint())
+              << (c.direct_address().empty() ? "" : "  direct " + c.direct_address()) << "\n";
+    if (c.key_refused_at() != 0) std::cout << KeyRefusedWarning(c.name());
   }
   return kExitOk;
 }
@@ -464,6 +480,7 @@ int CmdVerify(const GlobalOptions& g, const VerifyOptions& o) {
                  "matches, run `rhizome verify "
               << s.contact() << " --confirm`.\n"
               << (s.verified() ? "Status: verified.\n" : "Status: not verified yet.\n");
+    if (s.key_refused_at() != 0) std::cout << KeyRefusedWarning(s.contact());
     if (!qr) {
       std::cout.flush();
       return Fail(qr.error());
@@ -585,7 +602,20 @@ int CmdSync(const GlobalOptions& g, const SyncOptions& o) {
 struct DaemonCmdOptions {
   std::uint32_t poll_seconds = 2;
   std::optional<std::uint32_t> poll_ms;  // finer, for tests
+  std::optional<std::string> listen;
+  std::optional<std::string> advertise;
 };
+
+// --listen HOST:PORT, where PORT may be 0 (any free port).
+Result<protocol::DirectAddress> ParseListen(std::string_view text) {
+  if (text.size() > 2 && text.substr(text.size() - 2) == ":0") {
+    auto a = protocol::ParseDirectAddress(std::string(text.substr(0, text.size() - 2)) + ":1");
+    if (!a) return a.error();
+    a->port = 0;
+    return a;
+  }
+  return protocol::ParseDirectAddress(text);
+}
 
 int CmdDaemon(const GlobalOptions& g, const DaemonCmdOptions& o) {
   const fs::path dir = ResolveProfileDir(g);
@@ -599,6 +629,17 @@ int CmdDaemon(const GlobalOptions& g, const DaemonCmdOptions& o) {
   client::DaemonOptions options;
   options.poll_interval = o.poll_ms ? std::chrono::milliseconds(*o.poll_ms)
                                    : std::chrono::milliseconds(o.poll_seconds * 1000ull);
+  if (o.listen) {
+    auto l = ParseListen(*o.listen);
+    if (!l) return FailText("--listen takes HOST:PORT, e.g. 0.0.0.0:7400 or [::1]:7400");
+    options.listen = std::move(*l);
+  }
+  if (o.advertise) {
+    if (!o.listen) return FailText("--advertise needs --listen");
+    auto a = protocol::ParseDirectAddress(*o.advertise);
+    if (!a) return FailText("--advertise takes HOST:PORT, e.g. 203.0.113.7:7400");
+    options.advertise = std::move(*a);
+  }
   return client::RunDaemon(std::move(*profile), options);
 }
 
@@ -675,6 +716,10 @@ int RunCli(int argc, char** argv) {
   invite->add_flag("--qr", invite_opts.qr, "Also draw the new code as a QR code in the terminal")
       ->excludes(invite_list)
       ->excludes("--revoke");
+  invite->add_flag("--direct", invite_opts.direct,
+                   "Also name this device's direct address (the daemon's --listen); anyone "
+                   "holding the code learns it")
+      ->excludes(invite_list);
   invite->add_flag("--json", invite_opts.json, "Print JSON");
 
   AcceptOptions accept_opts;
@@ -725,6 +770,10 @@ int RunCli(int argc, char** argv) {
   daemon->add_option("--poll-ms", daemon_opts.poll_ms,
                      "Milliseconds between delivery passes (overrides --poll; for tests)")
       ->check(CLI::Range(50u, 3600000u));
+  daemon->add_option("--listen", daemon_opts.listen,
+                     "Accept direct links from contacts on HOST:PORT (IP address; port 0: any)");
+  daemon->add_option("--advertise", daemon_opts.advertise,
+                     "The HOST:PORT contacts should dial, if not the --listen address");
 
   auto* demo = app.add_subcommand("demo", "A guided tour on this machine, in a temporary directory");
 

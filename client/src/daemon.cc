@@ -18,11 +18,17 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
+#include "rhizome/client/peer_link.h"
 #include "rhizome/client/relay_link.h"
+#include "rhizome/crypto/dh.h"
 #include "rhizome/crypto/random.h"
+#include "rhizome/net/channel.h"
+#include "rhizome/protocol/secure_session.h"
+#include "rhizome/protocol/transport.h"
 
 namespace rhizome::client {
 
@@ -75,6 +81,20 @@ struct Job {
   api::v1::Request request;
 };
 
+// One accepted direct link (io thread only).
+struct DirectConn {
+  std::shared_ptr<net::Channel> channel;
+  std::size_t unacked = 0;  // PeerMessages handed to the worker, not yet acked
+};
+
+// A PeerMessage for the worker.
+struct DirectJob {
+  std::weak_ptr<DirectConn> conn;
+  ByteArray<32> peer{};
+  protocol::Id delivery_id{};
+  Bytes blob;
+};
+
 class Daemon {
  public:
   Daemon(storage::Profile profile, Messenger messenger, const DaemonOptions& options)
@@ -82,6 +102,7 @@ class Daemon {
         messenger_(std::move(messenger)),
         options_(options),
         acceptor_(io_),
+        direct_acceptor_(io_),
         signals_(io_, SIGTERM, SIGINT) {}
 
   int Run() {
@@ -104,6 +125,11 @@ class Daemon {
       return 1;
     }
     ::chmod(path.c_str(), 0600);
+    if (options_.listen && !StartDirect()) {
+      ::unlink(path.c_str());
+      return 1;
+    }
+    RefreshDirectPeers();
     auto last = messenger_.LastMessageRow();
     last_event_row_ = last ? *last : 0;
     started_at_ = UnixNow();
@@ -112,6 +138,7 @@ class Daemon {
       if (!e) Stop();
     });
     asio::co_spawn(io_, AcceptLoop(), asio::detached);
+    if (options_.listen) asio::co_spawn(io_, DirectAcceptLoop(), asio::detached);
     std::thread worker([this] { WorkerLoop(); });
     std::cout << "daemon: listening on " << path.string() << std::endl;
     io_.run();
@@ -158,6 +185,150 @@ class Daemon {
   }
 
  private:
+  // Binds the direct listener and records the address contacts should dial.
+  bool StartDirect() {
+    std::error_code ec;
+    const auto ip = asio::ip::make_address(options_.listen->host, ec);
+    if (ec) {
+      std::fprintf(stderr, "rhizome: error: --listen takes an IP address and a port\n");
+      return false;
+    }
+    const asio::ip::tcp::endpoint ep(ip, options_.listen->port);
+    direct_acceptor_.open(ep.protocol(), ec);
+    if (!ec) direct_acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) direct_acceptor_.bind(ep, ec);
+    if (!ec) direct_acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      std::fprintf(stderr, "rhizome: error: cannot listen for direct links on that address\n");
+      return false;
+    }
+    const auto bound = direct_acceptor_.local_endpoint(ec);
+    protocol::DirectAddress listening{options_.listen->host, bound.port()};
+    protocol::DirectAddress advertised = options_.advertise ? *options_.advertise : listening;
+    if (!options_.advertise && ip.is_unspecified()) {
+      std::fprintf(stderr,
+                   "rhizome: error: listening on every address: give --advertise HOST:PORT, the "
+                   "address contacts should dial\n");
+      return false;
+    }
+    if (auto st = messenger_.SetDirectAddress(advertised); !st) {
+      std::fprintf(stderr, "rhizome: error: %s\n", st.error().message);
+      return false;
+    }
+    std::cout << "daemon: direct links on " << protocol::FormatDirectAddress(listening)
+              << " (advertised as " << protocol::FormatDirectAddress(advertised) << ")"
+              << std::endl;
+    return true;
+  }
+
+  // Worker thread: the contacts a direct link may come from, for the io thread.
+  void RefreshDirectPeers() {
+    auto keys = messenger_.DirectPeers();
+    if (!keys) return;
+    std::set<ByteArray<32>> fresh(keys->begin(), keys->end());
+    std::lock_guard lock(direct_mu_);
+    direct_peers_.swap(fresh);
+  }
+
+  bool IsDirectPeer(ByteSpan key) {
+    if (key.size() != 32) return false;
+    ByteArray<32> k{};
+    std::copy(key.begin(), key.end(), k.begin());
+    std::lock_guard lock(direct_mu_);
+    return direct_peers_.count(k) != 0;
+  }
+
+  asio::awaitable<void> DirectAcceptLoop() {
+    for (;;) {
+      auto [ec, sock] = co_await direct_acceptor_.async_accept(kTuple);
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !direct_acceptor_.is_open()) co_return;
+        continue;
+      }
+      std::erase_if(direct_conns_, [](const std::weak_ptr<DirectConn>& w) { return w.expired(); });
+      // Handshakes in progress count too: a flood of half-open links is bounded.
+      if (direct_conns_.size() + direct_handshakes_ >= kMaxDirectConnections) {
+        std::error_code ignored;
+        sock.close(ignored);
+        continue;
+      }
+      asio::co_spawn(io_, RunDirect(std::move(sock)), asio::detached);
+    }
+  }
+
+  // io thread: one direct link, from handshake to close.
+  asio::awaitable<void> RunDirect(asio::ip::tcp::socket sock) {
+    protocol::SecureSessionConfig cfg;
+    cfg.kind = protocol::ChannelKind::kPeerLink;
+    cfg.role = crypto::NoiseRole::kResponder;
+    cfg.local_statics = {&messenger_.noise_key_pair()};
+    cfg.authorize_initiator = [this](ByteSpan key) { return IsDirectPeer(key); };
+    auto session = protocol::SecureSession::Create(cfg, crypto::SystemRandom());
+    if (!session) co_return;
+    net::ChannelLimits limits;
+    limits.handshake_timeout = kDirectHandshakeTimeout;
+    ++direct_handshakes_;
+    auto established =
+        co_await net::Channel::Establish(std::move(sock), std::move(*session), limits);
+    --direct_handshakes_;
+    if (!established) co_return;  // a stranger, a failed handshake, a timeout
+    auto conn = std::make_shared<DirectConn>();
+    conn->channel = std::move(*established);
+    const auto remote = conn->channel->session().remote_static();
+    if (!remote) co_return;
+    direct_conns_.push_back(conn);
+    for (;;) {
+      auto frame = co_await conn->channel->Receive();
+      if (!frame) break;
+      auto msg = protocol::ParseTransportMessage(*frame);
+      if (!msg) break;  // SECURITY: what does not parse ends the link
+      if (auto* pm = std::get_if<protocol::PeerMessage>(&*msg)) {
+        // SECURITY: a peer past the window is not following the protocol.
+        if (conn->unacked >= kMaxDirectInFlight) break;
+        {
+          std::lock_guard lock(mu_);
+          if (stopping_ || direct_jobs_.size() >= kMaxQueuedDirect) break;
+          direct_jobs_.push_back(DirectJob{conn, *remote, pm->delivery_id, std::move(pm->blob)});
+          cv_.notify_one();
+        }
+        ++conn->unacked;
+        continue;
+      }
+      if (std::holds_alternative<protocol::Ping>(*msg)) {
+        auto pong = protocol::SerializeTransportMessage(protocol::Pong{});
+        if (!pong || !conn->channel->TrySend(*pong)) break;
+        continue;
+      }
+      if (std::holds_alternative<protocol::Pong>(*msg)) continue;
+      break;  // Close, or what the sending side never sends
+    }
+    conn->channel->Close();
+  }
+
+  // Worker thread: commits the messages that came over direct links, then
+  // has their acks sent. Returns true if any was taken.
+  bool RunDirectJobs(std::deque<DirectJob>& jobs) {
+    bool any = false;
+    for (auto& job : jobs) {
+      auto r = messenger_.ReceiveDirect(job.peer, job.blob);
+      crypto::Wipe(job.blob);
+      const bool ack = r && *r;
+      any = any || ack;
+      asio::post(io_, [w = job.conn, id = job.delivery_id, ack] {
+        auto conn = w.lock();
+        if (!conn) return;
+        if (conn->unacked > 0) --conn->unacked;
+        if (!ack) {
+          conn->channel->Close();  // the sender posts it again (and its window resets)
+          return;
+        }
+        auto bytes = protocol::SerializeTransportMessage(protocol::PeerAck{id});
+        if (!bytes || !conn->channel->TrySend(*bytes)) conn->channel->Close();
+      });
+    }
+    return any;
+  }
+
   asio::awaitable<void> AcceptLoop() {
     for (;;) {
       auto [ec, sock] = co_await acceptor_.async_accept(kTuple);
@@ -186,6 +357,10 @@ class Daemon {
     asio::post(io_, [this] {
       std::error_code ec;
       acceptor_.close(ec);
+      direct_acceptor_.close(ec);
+      for (auto& w : direct_conns_) {
+        if (auto c = w.lock()) c->channel->Close();
+      }
       signals_.cancel(ec);
       for (auto& w : sessions_) {
         if (auto s = w.lock()) s->Close();
@@ -198,13 +373,21 @@ class Daemon {
     auto next_sync = std::chrono::steady_clock::now();
     for (;;) {
       std::deque<Job> batch;
+      std::deque<DirectJob> direct;
       {
         std::unique_lock lock(mu_);
-        cv_.wait_until(lock, next_sync, [this] { return stopping_ || !jobs_.empty(); });
+        cv_.wait_until(lock, next_sync, [this] {
+          return stopping_ || !jobs_.empty() || !direct_jobs_.empty();
+        });
         if (stopping_) break;
         batch.swap(jobs_);
+        direct.swap(direct_jobs_);
       }
       bool sync_now = false;
+      if (!direct.empty() && RunDirectJobs(direct)) {
+        PublishEvents();
+        sync_now = true;  // receipts and replies go out at once
+      }
       for (auto& job : batch) {
         auto response = api::Execute(messenger_, job.request);
         const auto c = job.request.command_case();
@@ -213,6 +396,7 @@ class Daemon {
              c == api::v1::Request::kInviteCreate)) {
           sync_now = true;
         }
+        if (c == api::v1::Request::kAccept) RefreshDirectPeers();
         asio::post(io_, [w = job.session, line = api::FormatResponse(response)]() mutable {
           if (auto s = w.lock()) s->Write(std::move(line));
         });
@@ -224,6 +408,7 @@ class Daemon {
                               /*background=*/true);
         last_sync_at_ = UnixNow();
         PublishEvents();
+        RefreshDirectPeers();
         next_sync = std::chrono::steady_clock::now() + options_.poll_interval;
       }
     }
@@ -270,12 +455,18 @@ class Daemon {
   DaemonOptions options_;
   asio::io_context io_;
   stream_protocol::acceptor acceptor_;
+  asio::ip::tcp::acceptor direct_acceptor_;
+  std::vector<std::weak_ptr<DirectConn>> direct_conns_;  // io thread
+  std::size_t direct_handshakes_ = 0;                     // io thread
+  std::mutex direct_mu_;
+  std::set<ByteArray<32>> direct_peers_;  // guarded by direct_mu_
   asio::signal_set signals_;
   std::vector<std::weak_ptr<Session>> sessions_;     // io thread
   std::vector<std::weak_ptr<Session>> subscribers_;  // io thread
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> jobs_;   // guarded by mu_
+  std::deque<DirectJob> direct_jobs_;  // guarded by mu_
   bool stopping_ = false;  // guarded by mu_
   std::int64_t last_event_row_ = 0;  // worker thread
   std::atomic<std::uint64_t> last_sync_at_{0};
@@ -340,6 +531,7 @@ int RunDaemon(storage::Profile profile, const DaemonOptions& options) {
     std::fprintf(stderr, "rhizome: error: %s\n", messenger.error().message);
     return 1;
   }
+  messenger->SetPeerConnector(PeerLinkConnector());
   // The Messenger refers to the Profile: both move into the daemon together.
   // Profile is pimpl'd (its state lives on the heap), so the reference the
   // Messenger holds stays valid after the move.

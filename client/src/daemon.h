@@ -14,6 +14,17 @@
 // Limits: kMaxApiConnections connections at once; request lines of at most
 // api::kMaxApiLineBytes (a longer one closes the connection after an error);
 // kMaxQueuedRequests waiting requests in all.
+//
+// Direct links (--listen): a TCP listener on the io thread. Each connection
+// runs Noise_XK as responder with the profile's Noise key; the initiator must
+// prove the Noise key of a contact's card (else it is dropped after message 3,
+// DESIGN §5; handshakes in progress count against the limit and must finish
+// within kDirectHandshakeTimeout). Its PeerMessages go to the worker, which commits each one
+// (Messenger::ReceiveDirect) before the io thread sends the PeerAck. Limits:
+// kMaxDirectConnections at once; kMaxDirectInFlight unacknowledged messages
+// per connection (a peer that sends more is cut off); kMaxQueuedDirect
+// messages waiting for the worker in all (beyond it, a connection is closed
+// and its sender posts again later).
 #pragma once
 
 #include <chrono>
@@ -23,12 +34,18 @@
 
 #include "api.h"
 #include "rhizome/crypto/result.h"
+#include "rhizome/protocol/wire_types.h"
 #include "rhizome/storage/profile.h"
 
 namespace rhizome::client {
 
 inline constexpr std::size_t kMaxApiConnections = 16;
 inline constexpr std::size_t kMaxQueuedRequests = 256;
+inline constexpr std::size_t kMaxDirectConnections = 64;
+inline constexpr std::size_t kMaxQueuedDirect = 1024;
+// A direct link's handshake must finish within this (a slow or silent dialler
+// holds one of kMaxDirectConnections, and delays a SIGTERM exit, at most this long).
+inline constexpr std::chrono::milliseconds kDirectHandshakeTimeout{5000};
 using storage::kSocketFileName;
 // sun_path holds 108 bytes including the terminating NUL.
 inline constexpr std::size_t kMaxSocketPathBytes = 107;
@@ -41,11 +58,16 @@ struct DaemonOptions {
   // Its subscriptions stay open between rounds, so a round need not wait long
   // for pushes still on their way: the next round takes them.
   std::chrono::milliseconds push_wait{20};
+  // Direct links: where to listen (port 0: any free port) and the address to
+  // put in cards and --direct invites (default: the listening address).
+  std::optional<protocol::DirectAddress> listen;
+  std::optional<protocol::DirectAddress> advertise;
 };
 
 std::filesystem::path SocketPath(const std::filesystem::path& profile_dir);
 
-// Runs until SIGTERM or SIGINT; prints "daemon: listening on <socket>" once the
+// Runs until SIGTERM or SIGINT; prints "daemon: direct links on <host:port>"
+// when listening for peers, then "daemon: listening on <socket>" once the
 // socket accepts. Returns the process exit code (0 after a signal).
 int RunDaemon(storage::Profile profile, const DaemonOptions& options);
 

@@ -127,7 +127,14 @@ struct ContactRow {
   std::optional<protocol::Hash> last_sent_hash;
   std::uint64_t expire_seconds = 0;
   std::uint64_t created_at = 0;
+  bool direct = false;  // our direct address goes into our card for this contact
+  std::uint64_t key_refused_at = 0;  // a card with another identity key was refused then
 };
+
+// The settings key of the direct address we advertise (DIRECT links).
+constexpr std::string_view kDirectAddressSetting = "direct_address";
+// How long `rhizome sync` waits for the acks of what it posted on direct links.
+constexpr auto kDirectAckWait = std::chrono::milliseconds(2000);
 
 }  // namespace
 
@@ -172,6 +179,17 @@ struct Messenger::Impl {
   std::map<std::string, std::set<protocol::Id>> subscribed;
   ConnectFn connect;
 
+  // Direct links we opened, by the peer's Noise key (hex), with what we posted
+  // on each and have no ack for yet (delivery id -> outbox id). Empty
+  // peer_connect: no direct links (the fuzz target, tests of relays only).
+  PeerConnectFn peer_connect;
+  bool direct_requeued = false;  // this process re-queued direct_pending rows
+  struct Peer {
+    std::unique_ptr<PeerPort> port;
+    std::map<protocol::Id, std::int64_t> posted;
+  };
+  std::map<std::string, Peer> peers;
+
   // One operation's view of the relays: its deadline, and the relays that
   // could not be reached in it (not tried again in the same operation).
   struct Links {
@@ -179,6 +197,7 @@ struct Messenger::Impl {
     Clock::time_point deadline;
     bool honor_backoff = false;  // skip relays in their reconnect backoff
     std::size_t unreachable = 0;
+    std::set<std::string> peers_failed;  // direct links (Noise key, hex)
   };
 
   Impl(storage::Profile& p, crypto::RandomSource& r, NowFn n, protocol::Identity id,
@@ -196,6 +215,13 @@ struct Messenger::Impl {
     std::chrono::milliseconds delay;
   };
   std::map<std::string, Reconnect> reconnect;
+  std::map<std::string, Reconnect> peer_reconnect;  // by the peer's Noise key (hex)
+
+  static void Backoff(std::map<std::string, Reconnect>& m, const std::string& key) {
+    auto& r = m[key];
+    r.delay = r.delay.count() == 0 ? kFirstReconnectDelay : std::min(2 * r.delay, kMaxReconnectDelay);
+    r.next_try = Clock::now() + r.delay;
+  }
 
   RelayPort* Link(Links& links, const std::string& relay) {
     if (links.failed.count(relay) != 0) return nullptr;
@@ -218,9 +244,7 @@ struct Messenger::Impl {
     if (!link || !*link) {
       links.failed[relay] = true;
       ++links.unreachable;
-      auto& r = reconnect[relay];
-      r.delay = r.delay.count() == 0 ? kFirstReconnectDelay : std::min(2 * r.delay, kMaxReconnectDelay);
-      r.next_try = Clock::now() + r.delay;
+      Backoff(reconnect, relay);
       return nullptr;
     }
     reconnect.erase(relay);
@@ -255,7 +279,7 @@ struct Messenger::Impl {
                                  std::int64_t id = 0) {
     std::string sql =
         "SELECT id, alias, alias_set, role, state, session, identity_key, verified, next_seq, "
-        "last_sent_hash, expire_seconds, created_at FROM contacts WHERE ";
+        "last_sent_hash, expire_seconds, created_at, direct, key_refused_at FROM contacts WHERE ";
     sql += where;
     auto st = db.Prepare(sql);
     if (!st) return st.error();
@@ -291,6 +315,8 @@ struct Messenger::Impl {
     }
     c.expire_seconds = U64(st->ColumnInt64(10));
     c.created_at = U64(st->ColumnInt64(11));
+    c.direct = st->ColumnInt64(12) != 0;
+    c.key_refused_at = U64(st->ColumnInt64(13));
     return c;
   }
 
@@ -407,13 +433,28 @@ struct Messenger::Impl {
   }
 
   // Our card for one contact: our identity and the queues we read for it.
-  Result<protocol::ContactCard> OwnCard(std::int64_t contact_id) {
-    auto queues = InboundQueues("contact_id = ?1 AND reply_only = 0", contact_id);
+  Result<protocol::ContactCard> OwnCard(const ContactRow& c) {
+    auto queues = InboundQueues("contact_id = ?1 AND reply_only = 0", c.id);
     if (!queues) return queues.error();
-    return CardWith(*queues);
+    return CardWith(*queues, c.direct);
   }
 
-  Result<protocol::ContactCard> CardWith(const std::vector<Inbound>& queues) {
+  // The direct address we advertise (the daemon's --listen / --advertise), if any.
+  Result<std::optional<protocol::DirectAddress>> OwnDirectAddress() {
+    auto st = db.Prepare("SELECT value FROM settings WHERE key = ?1");
+    if (!st) return st.error();
+    st->Bind(1, kDirectAddressSetting);
+    auto row = st->Step();
+    if (!row) return row.error();
+    if (!*row) return std::optional<protocol::DirectAddress>();
+    auto a = protocol::ParseDirectAddress(st->ColumnText(0));
+    if (!a) return kDamaged;
+    return std::optional<protocol::DirectAddress>(std::move(*a));
+  }
+
+  // `direct`: the contact came from (or through) a --direct invite, so our
+  // direct address, if we advertise one, goes into the card.
+  Result<protocol::ContactCard> CardWith(const std::vector<Inbound>& queues, bool direct) {
     protocol::ContactCard card;
     card.display_name = identity.display_name;
     card.identity_key = identity.signing.public_key;
@@ -427,6 +468,11 @@ struct Messenger::Impl {
       auto mq = ToMessageQueue(q);
       if (!mq) return mq.error();
       card.queues.push_back(std::move(*mq));
+    }
+    if (direct) {
+      auto addr = OwnDirectAddress();
+      if (!addr) return addr.error();
+      if (*addr) card.direct_addresses.push_back(std::move(**addr));
     }
     return card;
   }
@@ -631,12 +677,170 @@ struct Messenger::Impl {
     return out;
   }
 
+
+  // --- direct links -----------------------------------------------------------
+
+  // Where the contact's daemon listens, from its card (empty: none, or direct
+  // links are off in this process).
+  Result<std::vector<PeerTarget>> DirectTargets(std::int64_t contact_id) {
+    std::vector<PeerTarget> out;
+    if (!peer_connect) return out;
+    auto st = db.Prepare("SELECT peer_card FROM contacts WHERE id = ?1 AND state != ?2 AND "
+                         "peer_card IS NOT NULL");
+    if (!st) return st.error();
+    st->Bind(1, contact_id).Bind(2, static_cast<std::int64_t>(ContactState::kFailed));
+    auto row = st->Step();
+    if (!row) return row.error();
+    if (!*row) return out;
+    auto card = protocol::ParseContactCard(st->ColumnBlob(0));
+    if (!card) return kDamaged;
+    for (const auto& a : card->direct_addresses) {
+      out.push_back(PeerTarget{a, card->noise_key, card->versions});
+    }
+    return out;
+  }
+
+  // Contacts a direct link may come from: a recorded card (its Noise key,
+  // certified by the identity key) and not failed. By Noise key, hex.
+  std::map<std::string, std::int64_t> direct_contacts;
+
+  Status RefreshDirectContacts() {
+    auto st = db.Prepare("SELECT id, peer_card FROM contacts WHERE state != ?1 AND "
+                         "peer_card IS NOT NULL");
+    if (!st) return st.error();
+    st->Bind(1, static_cast<std::int64_t>(ContactState::kFailed));
+    std::map<std::string, std::int64_t> fresh;
+    for (;;) {
+      auto row = st->Step();
+      if (!row) return row.error();
+      if (!*row) break;
+      auto card = protocol::ParseContactCard(st->ColumnBlob(1));
+      if (!card) return kDamaged;
+      fresh[ToHex(card->noise_key)] = st->ColumnInt64(0);
+    }
+    direct_contacts.swap(fresh);
+    return {};
+  }
+
+  // Whatever a closed link carried without an ack is due again now.
+  Status RequeuePosted(Peer& peer) {
+    for (const auto& [delivery, outbox_id] : peer.posted) {
+      auto up = db.Prepare("UPDATE outbox SET next_attempt_at = ?1 WHERE id = ?2");
+      if (!up) return up.error();
+      up->Bind(1, I64(now())).Bind(2, outbox_id);
+      RHIZOME_TRY(up->Run());
+    }
+    peer.posted.clear();
+    return {};
+  }
+
+  // An open direct link to the contact whose targets these are, or nullptr.
+  Result<Peer*> PeerFor(Links& links, const std::vector<PeerTarget>& targets) {
+    const std::string key = ToHex(targets.front().noise_key);
+    if (auto it = peers.find(key); it != peers.end()) {
+      if (it->second.port->CheckOpen()) return &it->second;
+      RHIZOME_TRY(RequeuePosted(it->second));
+      peers.erase(it);
+    }
+    if (links.peers_failed.count(key) != 0) return nullptr;
+    if (auto r = peer_reconnect.find(key);
+        links.honor_backoff && r != peer_reconnect.end() && Clock::now() < r->second.next_try) {
+      return nullptr;
+    }
+    for (const auto& t : targets) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(links.deadline - Clock::now());
+      if (left.count() <= 0) break;
+      auto port = peer_connect(t, identity.noise, std::min(left, kConnectTimeout));
+      if (port) {
+        peer_reconnect.erase(key);
+        auto [pos, inserted] = peers.emplace(key, Peer{std::move(*port), {}});
+        (void)inserted;
+        return &pos->second;
+      }
+    }
+    links.peers_failed.insert(key);
+    Backoff(peer_reconnect, key);
+    return nullptr;
+  }
+
+  // The peer committed what we posted as outbox row `outbox_id`.
+  Status DirectAcked(std::int64_t outbox_id) {
+    auto st = db.Prepare("SELECT message_row, needs_receipt FROM outbox WHERE id = ?1");
+    if (!st) return st.error();
+    st->Bind(1, outbox_id);
+    auto row = st->Step();
+    if (!row) return row.error();
+    if (!*row) return {};  // the receipt came first, or a relay copy finished it
+    std::optional<std::int64_t> message_row;
+    if (!st->ColumnIsNull(0)) message_row = st->ColumnInt64(0);
+    const bool until_uploaded = st->ColumnInt64(1) == static_cast<std::int64_t>(Keep::kUntilUploaded);
+    auto txn = db.Begin();
+    if (!txn) return txn.error();
+    if (until_uploaded) {
+      auto del = db.Prepare("DELETE FROM outbox WHERE id = ?1");
+      if (!del) return del.error();
+      del->Bind(1, outbox_id);
+      RHIZOME_TRY(del->Run());
+    } else {
+      auto up = db.Prepare("UPDATE outbox SET direct_pending = 0 WHERE id = ?1");
+      if (!up) return up.error();
+      up->Bind(1, outbox_id);
+      RHIZOME_TRY(up->Run());
+      RHIZOME_TRY(MarkSent(message_row));
+    }
+    return txn->Commit();
+  }
+
+  Status MarkSent(std::optional<std::int64_t> message_row) {
+    if (!message_row) return {};
+    auto ms = db.Prepare("UPDATE messages SET state = ?1 WHERE id = ?2 AND state = ?3");
+    if (!ms) return ms.error();
+    ms->Bind(1, static_cast<std::int64_t>(MessageState::kSent))
+        .Bind(2, *message_row)
+        .Bind(3, static_cast<std::int64_t>(MessageState::kQueued));
+    return ms->Run();
+  }
+
+  // Takes the acks that arrived on every direct link (waiting up to `wait`
+  // for the first on a link that has messages in flight) and drops closed links.
+  Status CollectAcks(std::chrono::milliseconds wait) {
+    for (auto it = peers.begin(); it != peers.end();) {
+      Peer& peer = it->second;
+      if (!peer.posted.empty()) {
+        for (const auto& id : peer.port->TakeAcks(wait)) {
+          auto p = peer.posted.find(id);
+          if (p == peer.posted.end()) continue;
+          RHIZOME_TRY(DirectAcked(p->second));
+          peer.posted.erase(p);
+        }
+      }
+      if (!peer.port->CheckOpen()) {
+        RHIZOME_TRY(RequeuePosted(peer));
+        it = peers.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return {};
+  }
+
+  bool AnyPosted() const {
+    return std::any_of(peers.begin(), peers.end(),
+                       [](const auto& p) { return !p.second.posted.empty(); });
+  }
+
   // Uploads every due outbox entry (of one contact, or all) over each of its
   // paths, each copy sealed for its path. Returns the uploads accepted.
+  // Direct first: an entry going to a contact whose card names a direct
+  // address is posted on the direct link; on its first attempt that is all
+  // (the ack marks it sent), on later ones (no receipt came) the relays get
+  // it too. A busy link leaves a first attempt for the next pass.
   Result<std::size_t> Upload(Links& links, std::optional<std::int64_t> contact_id) {
     auto rows = DueOutbox(contact_id);
     if (!rows) return rows.error();
     std::size_t uploaded = 0;
+    std::map<std::int64_t, std::vector<PeerTarget>> targets_of;  // by contact, this call
     for (auto& r : *rows) {
       std::vector<Outbound> paths;
       if (r.path) {
@@ -647,6 +851,34 @@ struct Messenger::Impl {
         paths = std::move(*out);
       }
       bool ok = false;
+      bool direct_only = false;
+      if (!r.path) {
+        auto known = targets_of.find(r.contact_id);
+        if (known == targets_of.end()) {
+          auto t = DirectTargets(r.contact_id);
+          if (!t) return t.error();
+          known = targets_of.emplace(r.contact_id, std::move(*t)).first;
+        }
+        const auto* targets = &known->second;
+        if (!targets->empty() && Clock::now() < links.deadline) {
+          auto peer = PeerFor(links, *targets);
+          if (!peer) return peer.error();
+          if (*peer != nullptr) {
+            protocol::Id delivery{};
+            rng.Fill(delivery);
+            auto posted = (*peer)->port->Post(delivery, r.ciphertext);
+            if (posted) {
+              (*peer)->posted[delivery] = r.id;
+              ok = true;
+              ++uploaded;
+              direct_only = r.attempts == 0;
+            } else if (posted.error().code == Errc::kLimitExceeded && r.attempts == 0) {
+              continue;  // busy: the next pass posts it
+            }
+          }
+        }
+      }
+      if (direct_only) paths.clear();
       bool request_gone = false;  // the invite's request queue no longer exists
       for (const auto& p : paths) {
         if (Clock::now() >= links.deadline) break;
@@ -684,7 +916,17 @@ struct Messenger::Impl {
       if (!ok) continue;  // stays due: the next pass tries again
       auto txn = db.Begin();
       if (!txn) return txn.error();
-      if (r.keep != Keep::kUntilUploaded) {
+      if (direct_only) {
+        // Kept (whatever its kind) until the ack; due again with backoff, or
+        // at once if the link closes first (RequeuePosted).
+        const std::uint64_t delay = kFirstRetrySeconds;
+        auto up = db.Prepare(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?1, direct_pending = 1 "
+            "WHERE id = ?2");
+        if (!up) return up.error();
+        up->Bind(1, I64(now() + delay)).Bind(2, r.id);
+        RHIZOME_TRY(up->Run());
+      } else if (r.keep != Keep::kUntilUploaded) {
         const std::uint64_t delay =
             std::min(kMaxRetrySeconds, kFirstRetrySeconds << std::min<std::uint64_t>(r.attempts, 10));
         auto up = db.Prepare(
@@ -692,14 +934,7 @@ struct Messenger::Impl {
         if (!up) return up.error();
         up->Bind(1, I64(now() + delay)).Bind(2, r.id);
         RHIZOME_TRY(up->Run());
-        if (r.message_row) {
-          auto ms = db.Prepare("UPDATE messages SET state = ?1 WHERE id = ?2 AND state = ?3");
-          if (!ms) return ms.error();
-          ms->Bind(1, static_cast<std::int64_t>(MessageState::kSent))
-              .Bind(2, *r.message_row)
-              .Bind(3, static_cast<std::int64_t>(MessageState::kQueued));
-          RHIZOME_TRY(ms->Run());
-        }
+        RHIZOME_TRY(MarkSent(r.message_row));
       } else {
         auto del = db.Prepare("DELETE FROM outbox WHERE id = ?1");
         if (!del) return del.error();
@@ -787,6 +1022,69 @@ struct Messenger::Impl {
     return base + " " + ToHex(suffix);
   }
 
+  // A card that came inside a confirmed session (an update: new direct address
+  // or queues). SECURITY: the identity key may never change this way: a card
+  // with another identity key is refused and the contact flagged (loudly, in
+  // `contacts` and `verify`); the contact keeps its key and card. A card older
+  // than the one in force (a copy that took a slower path) is ignored.
+  Status ApplyCardUpdate(ContactRow& c, std::uint64_t seq, ByteSpan body) {
+    auto card = protocol::ParseContactCard(body);  // includes the device certificate check
+    if (!card) return {};  // nothing to apply; the envelope is consumed
+    if (!c.identity_key || card->identity_key != *c.identity_key) {
+      auto flag = db.Prepare("UPDATE contacts SET key_refused_at = ?1 WHERE id = ?2");
+      if (!flag) return flag.error();
+      flag->Bind(1, I64(std::max<std::uint64_t>(now(), 1))).Bind(2, c.id);
+      return flag->Run();
+    }
+    auto cur = db.Prepare("SELECT peer_card_seq FROM contacts WHERE id = ?1");
+    if (!cur) return cur.error();
+    cur->Bind(1, c.id);
+    auto row = cur->Step();
+    if (!row) return row.error();
+    if (!*row || U64(cur->ColumnInt64(0)) >= seq) return {};
+    auto bytes = protocol::SerializeContactCard(*card);
+    if (!bytes) return bytes.error();
+    auto st = db.Prepare("UPDATE contacts SET peer_card = ?1, peer_card_seq = ?2 WHERE id = ?3");
+    if (!st) return st.error();
+    st->Bind(1, *bytes).Bind(2, I64(seq)).Bind(3, c.id);
+    RHIZOME_TRY(st->Run());
+    if (!card->queues.empty()) RHIZOME_TRY(SetOutbound(c.id, card->queues));
+    return {};
+  }
+
+  // Our current card to every confirmed contact (of those made with --direct
+  // invites when `direct_only`), queued in the contacts' sessions.
+  Status QueueCardUpdates(bool direct_only) {
+    std::string sql = "SELECT id FROM contacts WHERE state = ?1";
+    if (direct_only) sql += " AND direct = 1";
+    auto st = db.Prepare(sql);
+    if (!st) return st.error();
+    st->Bind(1, static_cast<std::int64_t>(ContactState::kConfirmed));
+    std::vector<std::int64_t> ids;
+    for (;;) {
+      auto row = st->Step();
+      if (!row) return row.error();
+      if (!*row) break;
+      ids.push_back(st->ColumnInt64(0));
+    }
+    for (const auto id : ids) {
+      auto c = ContactById(id);
+      if (!c) return c.error();
+      auto dr = crypto::DoubleRatchet::Parse(c->session.expose());
+      if (!dr) return kDamaged;
+      auto card = OwnCard(*c);
+      if (!card) return card.error();
+      auto bytes = protocol::SerializeContactCard(*card);
+      if (!bytes) return bytes.error();
+      auto txn = db.Begin();
+      if (!txn) return txn.error();
+      RHIZOME_TRY(QueueEnvelope(*c, *dr, protocol::EnvelopeType::kContactCard, *bytes));
+      RHIZOME_TRY(SaveSession(c->id, ContactState::kConfirmed, dr->Serialize().expose()));
+      RHIZOME_TRY(txn->Commit());
+    }
+    return {};
+  }
+
   Status RecordPeerCard(ContactRow& c, const protocol::ContactCard& card) {
     auto bytes = protocol::SerializeContactCard(card);
     if (!bytes) return bytes.error();
@@ -811,7 +1109,7 @@ struct Messenger::Impl {
                                 SyncReport& report) {
     auto pc = protocol::PendingContact::Parse(c.session.expose());
     if (!pc) return kDamaged;
-    auto card = OwnCard(c.id);
+    auto card = OwnCard(c);
     if (!card) return card.error();
     const protocol::ContactSelf self{*card, identity.noise};
     auto step = pc->HandleMessage(payload, self, now(), rng);
@@ -883,6 +1181,8 @@ struct Messenger::Impl {
         RHIZOME_TRY(del->Run());
         ++report.receipts;
       }
+    } else if (env->type == protocol::EnvelopeType::kContactCard) {
+      RHIZOME_TRY(ApplyCardUpdate(c, env->seq, env->body));
     } else {
       seen_id = env->message_id;
       auto ins = db.Prepare(
@@ -987,12 +1287,13 @@ struct Messenger::Impl {
     std::int64_t id = 0;
     protocol::InviterInvite invite;
     std::uint32_t uses_left = 0;
+    bool direct = false;
   };
 
   Result<InviteRow> LoadInvite(std::int64_t id) {
     auto st = db.Prepare(
-        "SELECT key_secret, invite_secret, fingerprint, expires_at, multi_use, uses_left "
-        "FROM invites WHERE id = ?1");
+        "SELECT key_secret, invite_secret, fingerprint, expires_at, multi_use, uses_left, "
+        "direct FROM invites WHERE id = ?1");
     if (!st) return st.error();
     st->Bind(1, id);
     auto row = st->Step();
@@ -1011,6 +1312,7 @@ struct Messenger::Impl {
     r.invite.multi_use = st->ColumnInt64(4) != 0;
     r.uses_left = static_cast<std::uint32_t>(std::clamp<std::int64_t>(st->ColumnInt64(5), 0,
                                                                      kMaxInviteUses));
+    r.direct = st->ColumnInt64(6) != 0;
     auto req = db.Prepare("SELECT request_id FROM invite_requests WHERE invite_id = ?1");
     if (!req) return req.error();
     req->Bind(1, id);
@@ -1114,7 +1416,7 @@ struct Messenger::Impl {
     // the request is genuine and new; only then are queues made on a relay.
     // Junk and replays cost the sender a blob, never us a queue.
     {
-      auto bare = CardWith({});
+      auto bare = CardWith({}, false);
       if (!bare) return bare.error();
       const protocol::ContactSelf probe{*bare, identity.noise};
       auto dry = protocol::OpenContactRequest(inv->invite, payload, probe, now(), rng);
@@ -1149,7 +1451,7 @@ struct Messenger::Impl {
       }
     } cleanup{*this, links, *queues, committed};
 
-    auto card = CardWith(*queues);
+    auto card = CardWith(*queues, inv->direct);
     if (!card) return card.error();
     const protocol::ContactSelf self{*card, identity.noise};
     auto opened = protocol::OpenContactRequest(inv->invite, payload, self, now(), rng);
@@ -1161,14 +1463,15 @@ struct Messenger::Impl {
     rng.Fill(tmp_label);
     const std::string alias = "new contact " + ToHex(tmp_label).substr(0, 8);
     auto ins = db.Prepare(
-        "INSERT INTO contacts (alias, alias_set, role, state, session, created_at) "
-        "VALUES (?1, 0, ?2, ?3, ?4, ?5)");
+        "INSERT INTO contacts (alias, alias_set, role, state, session, created_at, direct) "
+        "VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6)");
     if (!ins) return ins.error();
     ins->Bind(1, std::string_view(alias))
         .Bind(2, static_cast<std::int64_t>(ContactRole::kInviter))
         .Bind(3, static_cast<std::int64_t>(opened->contact.state()))
         .Bind(4, opened->contact.Serialize().expose())
-        .Bind(5, I64(now()));
+        .Bind(5, I64(now()))
+        .Bind(6, inv->direct ? 1 : 0);
     RHIZOME_TRY(ins->Run());
     const std::int64_t contact_id = db.LastInsertRowId();
     for (auto& q : *queues) {
@@ -1387,7 +1690,7 @@ Result<std::vector<RelayInfo>> Messenger::ListRelays() {
 }
 
 Result<InviteInfo> Messenger::CreateInvite(std::uint32_t uses, std::uint64_t lifetime_seconds,
-                                           std::chrono::milliseconds timeout) {
+                                           std::chrono::milliseconds timeout, bool direct) {
   auto& im = *impl_;
   if (uses == 0 || uses > kMaxInviteUses) {
     return Error{Errc::kInvalidArgument, "uses must be between 1 and 1024"};
@@ -1399,6 +1702,16 @@ Result<InviteInfo> Messenger::CreateInvite(std::uint32_t uses, std::uint64_t lif
   if (!relays) return relays.error();
   if (relays->empty()) {
     return Error{Errc::kInvalidArgument, "add a relay first: rhizome relay add ADDRESS"};
+  }
+  std::optional<protocol::DirectAddress> direct_address;
+  if (direct) {
+    auto own = im.OwnDirectAddress();
+    if (!own) return own.error();
+    if (!*own) {
+      return Error{Errc::kInvalidArgument,
+                   "no direct address: run `rhizome daemon --listen HOST:PORT` first"};
+    }
+    direct_address = std::move(*own);
   }
   auto links = Impl::MakeLinks(timeout);
   const std::string& relay_text = relays->front();
@@ -1423,6 +1736,7 @@ Result<InviteInfo> Messenger::CreateInvite(std::uint32_t uses, std::uint64_t lif
   options.relay = &*relay;
   options.request_queue_id = q.sender_id;
   options.multi_use = uses > 1;
+  if (direct_address) options.direct_addresses.push_back(*direct_address);
   auto made = protocol::MakeInvite(options, im.now(), im.rng);
   if (!made) return made.error();
   auto send_key = protocol::InviteSendKey(made->state.invite_secret.expose());
@@ -1449,7 +1763,7 @@ Result<InviteInfo> Messenger::CreateInvite(std::uint32_t uses, std::uint64_t lif
   if (!txn) return txn.error();
   auto ins = im.db.Prepare(
       "INSERT INTO invites (label, key_secret, invite_secret, fingerprint, expires_at, multi_use, "
-      "uses_left, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+      "uses_left, created_at, direct) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
   if (!ins) return ins.error();
   ins->Bind(1, std::string_view(info.id))
       .Bind(2, made->state.key_pair.secret_key.expose())
@@ -1458,7 +1772,8 @@ Result<InviteInfo> Messenger::CreateInvite(std::uint32_t uses, std::uint64_t lif
       .Bind(5, I64(info.expires_at))
       .Bind(6, options.multi_use ? 1 : 0)
       .Bind(7, static_cast<std::int64_t>(uses))
-      .Bind(8, I64(im.now()));
+      .Bind(8, I64(im.now()))
+      .Bind(9, direct ? 1 : 0);
   RHIZOME_TRY(ins->Run());
   q.invite_id = im.db.LastInsertRowId();
   RHIZOME_TRY(im.InsertInbound(q));
@@ -1564,15 +1879,16 @@ Result<ContactInfo> Messenger::AcceptInvite(std::string_view code, std::string_v
       name = "invite " + ToHex(tmp).substr(0, 8);
     }
     auto ins = im.db.Prepare(
-        "INSERT INTO contacts (alias, alias_set, role, state, session, created_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+        "INSERT INTO contacts (alias, alias_set, role, state, session, created_at, direct) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     if (!ins) return ins.error();
     ins->Bind(1, std::string_view(name))
         .Bind(2, alias.empty() ? 0 : 1)
         .Bind(3, static_cast<std::int64_t>(ContactRole::kAcceptor))
         .Bind(4, static_cast<std::int64_t>(built->contact.state()))
         .Bind(5, built->contact.Serialize().expose())
-        .Bind(6, I64(im.now()));
+        .Bind(6, I64(im.now()))
+        .Bind(7, invite->direct_addresses.empty() ? 0 : 1);  // a direct invite: direct both ways
     RHIZOME_TRY(ins->Run());
     const std::int64_t contact_id = im.db.LastInsertRowId();
     for (auto& q : *queues) {
@@ -1592,8 +1908,8 @@ Result<ContactInfo> Messenger::AcceptInvite(std::string_view code, std::string_v
 
 Result<std::vector<ContactInfo>> Messenger::ListContacts() {
   auto st = impl_->db.Prepare(
-      "SELECT alias, state, identity_key, verified, expire_seconds, created_at FROM contacts "
-      "ORDER BY alias");
+      "SELECT alias, state, identity_key, verified, expire_seconds, created_at, peer_card, "
+      "key_refused_at FROM contacts ORDER BY alias");
   if (!st) return st.error();
   std::vector<ContactInfo> out;
   for (;;) {
@@ -1609,6 +1925,14 @@ Result<std::vector<ContactInfo>> Messenger::ListContacts() {
     c.verified = st->ColumnInt64(3) != 0;
     c.expire_seconds = U64(st->ColumnInt64(4));
     c.created_at = U64(st->ColumnInt64(5));
+    if (!st->ColumnIsNull(6)) {
+      auto card = protocol::ParseContactCard(st->ColumnBlob(6));
+      if (!card) return kDamaged;
+      if (!card->direct_addresses.empty()) {
+        c.direct_address = protocol::FormatDirectAddress(card->direct_addresses.front());
+      }
+    }
+    c.key_refused_at = U64(st->ColumnInt64(7));
     out.push_back(std::move(c));
   }
   return out;
@@ -1629,7 +1953,8 @@ Result<SafetyInfo> Messenger::Safety(std::string_view contact, bool confirm) {
     st->Bind(1, c->id);
     RHIZOME_TRY(st->Run());
   }
-  return SafetyInfo{c->alias, crypto::GroupDigits(*number), confirm || c->verified};
+  return SafetyInfo{c->alias, crypto::GroupDigits(*number), confirm || c->verified,
+                    c->key_refused_at};
 }
 
 Status Messenger::SetExpiry(std::string_view contact, std::uint64_t seconds) {
@@ -1769,6 +2094,16 @@ Result<SyncReport> Messenger::Sync(std::chrono::milliseconds timeout, int max_ro
   RHIZOME_TRY(im.DeleteExpired());
   auto links = Impl::MakeLinks(timeout);
   links.honor_backoff = background;
+  if (!im.direct_requeued) {
+    // What an earlier process posted on a direct link without getting its ack
+    // may never have arrived: due again now.
+    auto st = im.db.Prepare("UPDATE outbox SET next_attempt_at = ?1 WHERE direct_pending = 1");
+    if (!st) return st.error();
+    st->Bind(1, I64(im.now()));
+    RHIZOME_TRY(st->Run());
+    im.direct_requeued = true;
+  }
+  RHIZOME_TRY(im.CollectAcks(std::chrono::milliseconds(0)));
   RHIZOME_TRY(im.DrainRetired(links));
   // Bounded: each round either makes progress or stops.
   for (int round = 0; round < max_rounds; ++round) {
@@ -1781,8 +2116,95 @@ Result<SyncReport> Messenger::Sync(std::chrono::milliseconds timeout, int max_ro
     if (Clock::now() >= links.deadline) break;
   }
   RHIZOME_TRY(im.DrainRetired(links));  // what this pass retired (used-up invites)
+  // A one-off pass waits a little for the acks of what it posted directly (so
+  // `sync` can say "sent"); the daemon collects them on its next pass.
+  std::chrono::milliseconds ack_wait{0};
+  if (!background && im.AnyPosted()) {
+    ack_wait = std::max(std::chrono::milliseconds(0),
+                        std::min(kDirectAckWait, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                     links.deadline - Clock::now())));
+  }
+  RHIZOME_TRY(im.CollectAcks(ack_wait));
   report.relays_unreachable = links.unreachable;
   return report;
+}
+
+void Messenger::SetPeerConnector(PeerConnectFn connect) { impl_->peer_connect = std::move(connect); }
+
+Status Messenger::SetDirectAddress(const std::optional<protocol::DirectAddress>& address) {
+  auto& im = *impl_;
+  if (address) RHIZOME_TRY(protocol::ValidateDirectAddress(*address));
+  auto old = im.OwnDirectAddress();
+  if (!old) return old.error();
+  if (*old == address) return {};
+  if (!address) {
+    auto del = im.db.Prepare("DELETE FROM settings WHERE key = ?1");
+    if (!del) return del.error();
+    del->Bind(1, kDirectAddressSetting);
+    RHIZOME_TRY(del->Run());
+  } else {
+    auto st = im.db.Prepare("INSERT OR REPLACE INTO settings (key, value) VALUES (?1, ?2)");
+    if (!st) return st.error();
+    const std::string text = protocol::FormatDirectAddress(*address);
+    st->Bind(1, kDirectAddressSetting).Bind(2, std::string_view(text));
+    RHIZOME_TRY(st->Run());
+  }
+  return im.QueueCardUpdates(/*direct_only=*/true);
+}
+
+Result<std::optional<protocol::DirectAddress>> Messenger::DirectAddress() {
+  return impl_->OwnDirectAddress();
+}
+
+const crypto::X25519KeyPair& Messenger::noise_key_pair() const { return impl_->identity.noise; }
+
+Result<std::vector<ByteArray<32>>> Messenger::DirectPeers() {
+  auto& im = *impl_;
+  RHIZOME_TRY(im.RefreshDirectContacts());
+  std::vector<ByteArray<32>> out;
+  for (const auto& [hex, id] : im.direct_contacts) {
+    auto bytes = FromHex(hex);
+    ByteArray<32> k{};
+    if (!bytes || !CopyColumn(*bytes, k)) return kDamaged;
+    out.push_back(k);
+  }
+  return out;
+}
+
+Result<bool> Messenger::ReceiveDirect(ByteSpan peer_noise_key, ByteSpan blob) {
+  auto& im = *impl_;
+  const std::string key = ToHex(peer_noise_key);
+  auto it = im.direct_contacts.find(key);
+  if (it == im.direct_contacts.end()) {
+    RHIZOME_TRY(im.RefreshDirectContacts());
+    it = im.direct_contacts.find(key);
+    if (it == im.direct_contacts.end()) return false;  // no longer a contact
+  }
+  const std::int64_t contact_id = it->second;
+  SyncReport report;
+  auto r = im.HandleContactPayload(contact_id, blob, report);
+  if (!r) {
+    if (r.error().code == Errc::kIo || r.error().code == Errc::kCorrupt) return r.error();
+    return false;
+  }
+  switch (*r) {
+    case Impl::Outcome::kLater:
+      return false;
+    case Impl::Outcome::kHeld: {
+      auto txn = im.db.Begin();
+      if (!txn) return txn.error();
+      RHIZOME_TRY(im.Hold(contact_id, blob));
+      RHIZOME_TRY(txn->Commit());
+      return true;
+    }
+    case Impl::Outcome::kProcessed:
+      if (auto st = im.RetryHeld(contact_id, report); !st && st.error().code == Errc::kIo) {
+        return st.error();
+      }
+      return true;
+    default:
+      return true;
+  }
 }
 
 }  // namespace rhizome::client

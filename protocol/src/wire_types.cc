@@ -94,6 +94,46 @@ Status ValidateDirectAddress(const DirectAddress& address) {
   return {};
 }
 
+Result<DirectAddress> ParseDirectAddress(std::string_view text) {
+  if (text.size() > kMaxDirectAddressTextBytes) {
+    return Error{Errc::kLimitExceeded, "direct address is too long"};
+  }
+  constexpr Error kBadForm{Errc::kMalformed, "direct address must be HOST:PORT"};
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 >= text.size()) {
+    return kBadForm;
+  }
+  std::string_view host = text.substr(0, colon);
+  const bool bracketed = host.size() >= 2 && host.front() == '[' && host.back() == ']';
+  if (bracketed) {
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string_view::npos) {
+    return kBadForm;  // an IPv6 host needs brackets: "[::1]:7000"
+  }
+  std::uint32_t port = 0;
+  const std::string_view digits = text.substr(colon + 1);
+  if (digits.size() > 5 || (digits.size() > 1 && digits.front() == '0')) return kBadForm;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return kBadForm;
+    port = port * 10 + static_cast<std::uint32_t>(c - '0');
+  }
+  if (port == 0 || port > 65535) return kBadForm;
+  auto canonical = NormalizeHost(host);
+  if (!canonical) return canonical.error();
+  if (bracketed != (canonical->find(':') != std::string::npos)) return kBadForm;
+  return DirectAddress{std::move(*canonical), static_cast<std::uint16_t>(port)};
+}
+
+std::string FormatDirectAddress(const DirectAddress& address) {
+  std::string out;
+  if (address.host.find(':') != std::string::npos) {
+    out = "[" + address.host + "]";
+  } else {
+    out = address.host;
+  }
+  return out + ":" + std::to_string(address.port);
+}
+
 Status ValidateVersionList(std::span<const std::uint16_t> versions) {
   if (versions.empty()) return Error{Errc::kMalformed, "version list is empty"};
   if (versions.size() > kMaxVersions) {

@@ -149,6 +149,21 @@ CREATE INDEX inbound_by_invite ON inbound_queues (invite_id);
 CREATE INDEX outbound_by_contact ON outbound_queues (contact_id);
 CREATE INDEX messages_by_expiry ON messages (expires_at);
 )sql",
+    // 2 -> 3: direct links (Noise XK between daemons; docs/client-storage.md).
+    // invites.direct / contacts.direct: our direct address goes into the
+    // invite and into our card for that contact. outbox.direct_pending: the
+    // last attempt went over a direct link only and its ack has not come.
+    // Card updates inside a session: contacts.peer_card_seq (the envelope seq
+    // of the card in force) and contacts.key_refused_at (when a card with
+    // another identity key was refused; 0 = never).
+    // The address we advertise is the setting 'direct_address'.
+    R"sql(
+ALTER TABLE invites ADD COLUMN direct INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE contacts ADD COLUMN direct INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN direct_pending INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE contacts ADD COLUMN peer_card_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE contacts ADD COLUMN key_refused_at INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 }  // namespace

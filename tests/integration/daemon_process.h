@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 #include <poll.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -64,6 +65,24 @@ inline std::optional<nlohmann::json> Api(const std::filesystem::path& socket_pat
   return std::nullopt;
 }
 
+// A TCP port on 127.0.0.1 that was free a moment ago (for daemons that must
+// come back on the same port after a kill). 0 if none could be had.
+inline std::uint16_t FreeLoopbackPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  std::uint16_t port = 0;
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
 // A profile and (while it runs) its daemon.
 class Node {
  public:
@@ -79,10 +98,14 @@ class Node {
     return r.exit_code == 0;
   }
 
+  // Arguments added to every later `daemon` start (e.g. --listen).
+  void set_daemon_args(std::vector<std::string> args) { daemon_args_ = std::move(args); }
+
   bool Start() {
+    std::vector<std::string> args{"--profile", dir_.string(), "daemon", "--poll-ms", "100"};
+    args.insert(args.end(), daemon_args_.begin(), daemon_args_.end());
     daemon_ = std::make_unique<ChildProcess>(
-        RHIZOME_CLI_BIN,
-        std::vector<std::string>{"--profile", dir_.string(), "daemon", "--poll-ms", "100"},
+        RHIZOME_CLI_BIN, std::move(args),
         std::map<std::string, std::string>{{"RHIZOME_PASSPHRASE", kDaemonTestPassphrase}}, log_.string());
     return daemon_->WaitForLinePrefix("daemon: listening on ", std::chrono::seconds(20)).has_value();
   }
@@ -110,6 +133,7 @@ class Node {
   std::filesystem::path dir_;
   std::string name_;
   std::filesystem::path log_;
+  std::vector<std::string> daemon_args_;
   std::unique_ptr<ChildProcess> daemon_;
 };
 

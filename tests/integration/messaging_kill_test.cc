@@ -76,15 +76,17 @@ class MessagingKillTest : public ::testing::Test {
     (void)relays_[i]->process().Wait(10s);
   }
 
-  // Both daemons running; invite, accept, wait for confirmation.
-  void Connect() {
+  // Both daemons running; invite, accept, wait for confirmation. `direct`: a
+  // --direct invite (both daemons must listen).
+  void Connect(bool direct = false) {
     for (auto* n : {a_.get(), b_.get()}) {
       for (auto& [i, relay] : relays_) {
         auto r = n->Call({{"relayAdd", {{"address", relay->address_text()}}}});
         ASSERT_TRUE(IsOk(r)) << (r ? r->dump() : "no answer");
       }
     }
-    auto invite = a_->Call({{"inviteCreate", {{"uses", 1}, {"lifetimeSeconds", 3600}}}});
+    auto invite = a_->Call(
+        {{"inviteCreate", {{"uses", 1}, {"lifetimeSeconds", 3600}, {"direct", direct}}}});
     ASSERT_TRUE(IsOk(invite));
     auto accepted = b_->Call({{"accept", {{"code", (*invite)["invite"]["code"]}, {"name", kNameA}}}});
     ASSERT_TRUE(IsOk(accepted)) << accepted->dump();
@@ -175,6 +177,7 @@ class MessagingKillTest : public ::testing::Test {
       }
     }
     kills_ = kills;
+    const auto submitted = std::chrono::steady_clock::now();
     // Quiet period: everything up, wait until both sides hold everything.
     const auto until = std::chrono::steady_clock::now() + 120s;
     std::optional<Tally> ta, tb;
@@ -189,6 +192,9 @@ class MessagingKillTest : public ::testing::Test {
       std::this_thread::sleep_for(200ms);
     }
     ASSERT_TRUE(ta && tb);
+    const auto secs = [](auto d) { return std::chrono::duration<double>(d).count(); };
+    std::printf("submitted in %.1f s, all delivered %.1f s later\n", secs(submitted - start),
+                secs(std::chrono::steady_clock::now() - submitted));
     EXPECT_GE(kills_, 10) << "too few kills to mean anything";
     EXPECT_EQ(ta->outgoing, kMessagesEachWay);
     EXPECT_EQ(tb->outgoing, kMessagesEachWay);
@@ -250,6 +256,26 @@ TEST_F(MessagingKillTest, SecondRelayTakesOverWhenTheFirstIsGoneForGood) {
   ASSERT_TRUE(b_->Start());
   Connect();
   Exchange({"relay1", "a", "b"}, 0);
+  ASSERT_EQ(a_->Stop(), 0);
+  ASSERT_EQ(b_->Stop(), 0);
+  ExpectNoPlaintextOnDisk();
+  std::printf("kills: %d\n", kills_);
+}
+
+TEST_F(MessagingKillTest, ThousandEachWayOverDirectLinksOnlyWithRandomKills) {
+  // First contact needs a relay (DESIGN §6: the invite names a request queue);
+  // after it the relay is gone for good and only the direct links remain.
+  for (auto* n : {a_.get(), b_.get()}) {
+    const std::uint16_t port = FreeLoopbackPort();
+    ASSERT_NE(port, 0);
+    n->set_daemon_args({"--listen", "127.0.0.1:" + std::to_string(port)});
+  }
+  StartRelay(0, 0);
+  ASSERT_TRUE(a_->Start());
+  ASSERT_TRUE(b_->Start());
+  Connect(/*direct=*/true);
+  KillRelay(0);
+  Exchange({"a", "b"}, std::nullopt);
   ASSERT_EQ(a_->Stop(), 0);
   ASSERT_EQ(b_->Stop(), 0);
   ExpectNoPlaintextOnDisk();

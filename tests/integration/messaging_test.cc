@@ -86,8 +86,9 @@ class MessagingTest : public ::testing::Test {
   }
 
   // Alice invites, Bob accepts as "Alice"; both sync until confirmed.
-  void Connect() {
-    auto invite = (*alice_)->CreateInvite(1, 3600, kSyncTimeout);
+  // `direct`: a --direct invite (Alice must have a direct address set).
+  void Connect(bool direct = false) {
+    auto invite = (*alice_)->CreateInvite(1, 3600, kSyncTimeout, direct);
     ASSERT_TRUE(invite.ok()) << invite.error().message;
     auto accepted = (*bob_)->AcceptInvite(invite->code, "Alice", kSyncTimeout);
     ASSERT_TRUE(accepted.ok()) << accepted.error().message;
@@ -463,6 +464,78 @@ TEST_F(MessagingTest, DisappearingMessagesAreRemovedWhenDue) {
   auto after = (*bob_)->Read("Alice");
   ASSERT_TRUE(after.ok());
   EXPECT_TRUE(after->empty());
+}
+
+
+TEST_F(MessagingTest, DirectInviteCardsNameTheAddressAndUpdatesFollowIt) {
+  ASSERT_TRUE((*alice_)->SetDirectAddress(protocol::DirectAddress{"192.0.2.1", 7400}).ok());
+  Connect(/*direct=*/true);
+  auto b = FindContact(*bob_, "Alice");
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->direct_address, "192.0.2.1:7400");
+  auto a = FindContact(*alice_, kBob);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->direct_address, "");  // Bob advertises none
+  // Alice moves: her card follows inside the session.
+  ASSERT_TRUE((*alice_)->SetDirectAddress(protocol::DirectAddress{"2001:db8::7", 7401}).ok());
+  SyncOk(*alice_);
+  SyncOk(*bob_);
+  b = FindContact(*bob_, "Alice");
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->direct_address, "[2001:db8::7]:7401");
+  EXPECT_EQ(b->key_refused_at, 0u);
+  // No message row for a card.
+  auto at_bob = (*bob_)->Read("Alice");
+  ASSERT_TRUE(at_bob.ok());
+  EXPECT_TRUE(at_bob->empty());
+}
+
+TEST_F(MessagingTest, ContactsWithoutDirectInviteNeverLearnTheAddress) {
+  ASSERT_TRUE((*alice_)->SetDirectAddress(protocol::DirectAddress{"192.0.2.1", 7400}).ok());
+  Connect(/*direct=*/false);
+  ASSERT_TRUE((*alice_)->SetDirectAddress(protocol::DirectAddress{"192.0.2.9", 7400}).ok());
+  SyncOk(*alice_);
+  SyncOk(*bob_);
+  auto b = FindContact(*bob_, "Alice");
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->direct_address, "");
+}
+
+// DESIGN §4 / issue 5: a changed identity key is refused loudly, never
+// accepted silently. Alice's device is given another identity (as someone
+// holding her session state but not her identity key would present); the card
+// it sends inside the session must not replace the key Bob knows.
+TEST_F(MessagingTest, CardWithAChangedIdentityKeyIsRefusedLoudly) {
+  ASSERT_TRUE((*alice_)->SetDirectAddress(protocol::DirectAddress{"192.0.2.1", 7400}).ok());
+  Connect(/*direct=*/true);
+  auto before = FindContact(*bob_, "Alice");
+  ASSERT_TRUE(before.has_value());
+  auto safety_before = (*bob_)->Safety("Alice", false);
+  ASSERT_TRUE(safety_before.ok());
+
+  auto other = protocol::GenerateIdentity(kAlice, crypto::SystemRandom());
+  ASSERT_TRUE(other.ok());
+  alice_->messenger.reset();
+  auto& db = alice_->profile->db();
+  ASSERT_TRUE(db.Exec("DELETE FROM identity").ok());
+  ASSERT_TRUE(storage::SaveIdentity(db, *other).ok());
+  auto reopened = Messenger::Open(*alice_->profile, crypto::SystemRandom(),
+                                  client::RelayLinkConnector(), [this] { return alice_->clock; });
+  ASSERT_TRUE(reopened.ok());
+  alice_->messenger.emplace(std::move(*reopened));
+  ASSERT_TRUE((*alice_)->SetDirectAddress(protocol::DirectAddress{"198.51.100.66", 7400}).ok());
+  SyncOk(*alice_);
+  SyncOk(*bob_);
+
+  auto after = FindContact(*bob_, "Alice");
+  ASSERT_TRUE(after.has_value());
+  EXPECT_NE(after->key_refused_at, 0u) << "the new key was not flagged";
+  EXPECT_EQ(after->fingerprint, before->fingerprint) << "the identity key was replaced";
+  EXPECT_EQ(after->direct_address, "192.0.2.1:7400") << "the refused card was applied";
+  auto safety_after = (*bob_)->Safety("Alice", false);
+  ASSERT_TRUE(safety_after.ok());
+  EXPECT_EQ(safety_after->safety_number, safety_before->safety_number);
+  EXPECT_NE(safety_after->key_refused_at, 0u);
 }
 
 }  // namespace

@@ -118,5 +118,39 @@ TEST(DirectAddressValidation, RefusesNonCanonicalHostsAndPortZero) {
   EXPECT_FALSE(ValidateDirectAddress({"", 80}).ok());
 }
 
+TEST(DirectAddressText, ParsesHostPortAndBracketedIpv6) {
+  auto v4 = ParseDirectAddress("192.0.2.1:7000");
+  ASSERT_TRUE(v4.ok());
+  EXPECT_EQ(v4->host, "192.0.2.1");
+  EXPECT_EQ(v4->port, 7000);
+  auto name = ParseDirectAddress("Rep.Example.org:65535");
+  ASSERT_TRUE(name.ok());
+  EXPECT_EQ(name->host, "rep.example.org");
+  auto v6 = ParseDirectAddress("[2001:DB8::0:1]:1");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->host, "2001:db8::1");
+  EXPECT_EQ(FormatDirectAddress(*v6), "[2001:db8::1]:1");
+  EXPECT_EQ(FormatDirectAddress(*v4), "192.0.2.1:7000");
+  for (const auto* text : {"192.0.2.1:7000", "[::1]:9", "host.example:80"}) {
+    auto parsed = ParseDirectAddress(text);
+    ASSERT_TRUE(parsed.ok()) << text;
+    EXPECT_EQ(FormatDirectAddress(*parsed), text);
+  }
+}
+
+TEST(DirectAddressText, RefusesMalformedText) {
+  for (const auto* text :
+       {"", ":", "192.0.2.1", "192.0.2.1:", ":7000", "192.0.2.1:0", "192.0.2.1:65536",
+        "192.0.2.1:07000", "192.0.2.1:70a", "192.0.2.1:-1", "::1:7000", "[192.0.2.1]:7000",
+        "[::1:7000", "bad_host:1", "-a.example:1", "192.0.2.1:1234567", "[::1]:+1", " 192.0.2.1:1"}) {
+    auto parsed = ParseDirectAddress(text);
+    EXPECT_FALSE(parsed.ok()) << text;
+  }
+  const std::string longest(kMaxDirectAddressTextBytes + 1, 'a');
+  auto too_long = ParseDirectAddress(longest);
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_EQ(too_long.error().code, Errc::kLimitExceeded);
+}
+
 }  // namespace
 }  // namespace rhizome::protocol

@@ -37,12 +37,14 @@
 #include <string_view>
 #include <vector>
 
+#include "rhizome/client/peer_port.h"
 #include "rhizome/client/relay_port.h"
 #include "rhizome/crypto/result.h"
 #include "rhizome/protocol/relay_address.h"
 
 namespace rhizome::crypto {
 class RandomSource;
+struct X25519KeyPair;
 }
 namespace rhizome::storage {
 class Profile;
@@ -110,6 +112,10 @@ struct ContactInfo {
   bool verified = false;
   std::uint64_t expire_seconds = 0;
   std::uint64_t created_at = 0;
+  std::string direct_address;  // where the contact's daemon listens (its card), else empty
+  // When the contact's device last sent a card with a DIFFERENT identity key
+  // (refused: the contact keeps the key it had); 0 = never. Show it loudly.
+  std::uint64_t key_refused_at = 0;
 };
 
 struct MessageInfo {
@@ -127,11 +133,12 @@ struct SafetyInfo {
   std::string contact;
   std::string safety_number;  // 60 digits, grouped by five
   bool verified = false;
+  std::uint64_t key_refused_at = 0;  // as ContactInfo
 };
 
 struct SyncReport {
   std::size_t received = 0;        // new messages stored
-  std::size_t uploaded = 0;        // outbox uploads that a relay accepted
+  std::size_t uploaded = 0;        // outbox uploads a relay accepted or a direct link took
   std::size_t receipts = 0;        // receipts received
   std::size_t contacts_confirmed = 0;
   std::size_t relays_unreachable = 0;
@@ -171,8 +178,12 @@ class Messenger {
   // Makes an invite with a request queue on the profile's first relay
   // (connects to it). uses: 1 = single use. Errors: kInvalidArgument (no relay:
   // "add a relay first", uses or lifetime out of range), the relay's errors.
+  // `direct`: the invite also names our advertised direct address
+  // (SetDirectAddress), and so will our card for whoever uses it (DESIGN §6:
+  // anyone holding the code learns it). Errors also: kInvalidArgument "no
+  // direct address" when `direct` and none is set.
   Result<InviteInfo> CreateInvite(std::uint32_t uses, std::uint64_t lifetime_seconds,
-                                  std::chrono::milliseconds timeout);
+                                  std::chrono::milliseconds timeout, bool direct = false);
   // Destroys the invite's key and deletes its request queue (best effort on the
   // relay). Errors: kNotFound.
   Status RevokeInvite(std::string_view id, std::chrono::milliseconds timeout);
@@ -219,6 +230,28 @@ class Messenger {
   Result<SyncReport> Sync(std::chrono::milliseconds timeout, int max_rounds = 8,
                           std::chrono::milliseconds push_wait = kDefaultPushWait,
                           bool background = false);
+
+  // --- direct links (Noise XK between daemons, DESIGN §5, §11) ------------------
+  // Sending: with a connector set, Sync posts to contacts whose card names a
+  // direct address over a direct link first (peer_port.h); without one (the
+  // default) it uses relays only.
+  void SetPeerConnector(PeerConnectFn connect);
+  // The address we advertise to contacts made with --direct invites (nullopt:
+  // none). When it changes, every confirmed direct contact gets our new card
+  // (a kContactCard envelope in the session, sent with the next pass).
+  Status SetDirectAddress(const std::optional<protocol::DirectAddress>& address);
+  Result<std::optional<protocol::DirectAddress>> DirectAddress();
+  // Our Noise static key pair: the listener's key for direct links.
+  const crypto::X25519KeyPair& noise_key_pair() const;
+  // The Noise keys (32 bytes each) a direct link may come from: contacts with
+  // a recorded card that have not failed.
+  Result<std::vector<ByteArray<32>>> DirectPeers();
+  // One end-to-end ciphertext that arrived on a direct link from the peer
+  // with this (authenticated) Noise key. Processed exactly as a relay copy:
+  // dedup, decrypt, commit. True: committed or dealt with (send PeerAck);
+  // false: not now (no ack; the sender tries again).
+  // Errors: kIo (the database) and kCorrupt.
+  Result<bool> ReceiveDirect(ByteSpan peer_noise_key, ByteSpan blob);
 
  private:
   struct Impl;

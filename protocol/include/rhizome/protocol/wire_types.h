@@ -69,6 +69,18 @@ bool IsCanonicalHost(std::string_view host);
 // Errors: kMalformed if the host is not canonical (see NormalizeHost) or the port is 0.
 Status ValidateDirectAddress(const DirectAddress& address);
 
+// Longest text form of a direct address: "[" host "]:" port.
+inline constexpr std::size_t kMaxDirectAddressTextBytes = kMaxHostBytes + 8;
+
+// Parses what a person types for a direct address: "host:port", with an IPv6
+// host in brackets ("[::1]:7000"). The host is normalised (NormalizeHost).
+// Errors: kLimitExceeded above kMaxDirectAddressTextBytes; kMalformed "direct
+// address must be HOST:PORT" (no port, a port that is not 1..65535), "bad host".
+Result<DirectAddress> ParseDirectAddress(std::string_view text);
+
+// The text form ParseDirectAddress reads back (IPv6 hosts in brackets).
+std::string FormatDirectAddress(const DirectAddress& address);
+
 // A list of wire versions must have 1..kMaxVersions entries, each >= 1,
 // strictly ascending. Errors: kMalformed (empty, a 0, not strictly
 // ascending); kLimitExceeded (more than kMaxVersions entries); kUnsupported

@@ -53,7 +53,7 @@ inline constexpr std::size_t kMaxPassphraseBytes = 1024;
 // A key file larger than this is not read (it is ~100 bytes).
 inline constexpr std::size_t kMaxKeyFileBytes = 4096;
 // The current schema version (PRAGMA user_version).
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // Points at which ChangePassphrase can be made to stop, for crash tests.
 enum class PasswdStep {
