@@ -240,7 +240,11 @@ struct Messenger::Impl {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(links.deadline -
                                                                             Clock::now());
     std::optional<Result<std::unique_ptr<RelayPort>>> link;
-    if (addr && left.count() > 0) link.emplace(connect(*addr, std::min(left, kConnectTimeout)));
+    if (addr && left.count() > 0) {
+      auto serial = FollowedSerial(relay);
+      if (!serial) return nullptr;
+      link.emplace(connect(*addr, *serial, std::min(left, kConnectTimeout)));
+    }
     if (!link || !*link) {
       links.failed[relay] = true;
       ++links.unreachable;
@@ -252,6 +256,65 @@ struct Messenger::Impl {
     (void)inserted;
     subscribed[relay].clear();
     return pos->second.get();
+  }
+
+  // The serial of the last key statement followed for one of our relays (0
+  // for a contact's relay: those are not in `relays`).
+  Result<std::uint64_t> FollowedSerial(const std::string& relay) {
+    auto st = db.Prepare("SELECT followed_serial FROM relays WHERE address = ?1");
+    if (!st) return st.error();
+    st->Bind(1, std::string_view(relay));
+    auto row = st->Step();
+    if (!row) return row.error();
+    return *row ? U64(st->ColumnInt64(0)) : 0;
+  }
+
+  // DESIGN §9: a relay's key statement that a link verified and followed
+  // replaces the relay's address everywhere the profile stores it (our relays,
+  // the queues we read and send to, retired queues, outbox paths), in one
+  // transaction, and the open link is kept under its new name.
+  Status FollowRotations() {
+    std::vector<std::pair<std::string, FollowedRelay>> moved;
+    for (auto& [relay, port] : cache) {
+      auto f = port->Followed();
+      if (f && f->address != relay && protocol::ParseRelayAddress(f->address)) {
+        moved.emplace_back(relay, std::move(*f));
+      }
+    }
+    for (auto& [old_text, f] : moved) {
+      auto txn = db.Begin();
+      if (!txn) return txn.error();
+      const std::string_view from(old_text), to(f.address);
+      const char* const statements[] = {
+          "UPDATE OR IGNORE relays SET address = ?2 WHERE address = ?1",
+          "DELETE FROM relays WHERE address = ?1 AND ?2 IS NOT NULL",  // the new one was there already
+          "UPDATE OR IGNORE inbound_queues SET relay_address = ?2 WHERE relay_address = ?1",
+          "UPDATE outbound_queues SET relay_address = ?2 WHERE relay_address = ?1",
+          "UPDATE retired_queues SET relay_address = ?2 WHERE relay_address = ?1",
+          "UPDATE outbox SET path_relay = ?2 WHERE path_relay = ?1",
+      };
+      for (const char* sql : statements) {
+        auto st = db.Prepare(sql);
+        if (!st) return st.error();
+        st->Bind(1, from).Bind(2, to);
+        RHIZOME_TRY(st->Run());
+      }
+      auto serial = db.Prepare(
+          "UPDATE relays SET followed_serial = ?2 WHERE address = ?1 AND followed_serial < ?2");
+      if (!serial) return serial.error();
+      serial->Bind(1, to).Bind(2, I64(f.serial));
+      RHIZOME_TRY(serial->Run());
+      RHIZOME_TRY(txn->Commit());
+      auto node = cache.extract(old_text);
+      if (!node.empty() && cache.count(f.address) == 0) {
+        node.key() = f.address;
+        cache.insert(std::move(node));
+        subscribed[f.address] = std::move(subscribed[old_text]);
+      }
+      subscribed.erase(old_text);
+      reconnect.erase(old_text);
+    }
+    return {};
   }
 
   static Links MakeLinks(std::chrono::milliseconds timeout) {
@@ -2125,6 +2188,7 @@ Result<SyncReport> Messenger::Sync(std::chrono::milliseconds timeout, int max_ro
                                                      links.deadline - Clock::now())));
   }
   RHIZOME_TRY(im.CollectAcks(ack_wait));
+  RHIZOME_TRY(im.FollowRotations());
   report.relays_unreachable = links.unreachable;
   return report;
 }

@@ -491,6 +491,13 @@ void RelayLink::Close() { impl_->Close(); }
 
 const protocol::RelayAddress& RelayLink::address() const { return impl_->address; }
 std::uint64_t RelayLink::followed_serial() const { return impl_->followed_serial; }
+
+std::optional<FollowedRelay> RelayLink::Followed() {
+  if (impl_->statements_followed == 0) return std::nullopt;
+  auto text = protocol::FormatRelayAddress(impl_->address);
+  if (!text) return std::nullopt;
+  return FollowedRelay{std::move(*text), impl_->followed_serial};
+}
 std::size_t RelayLink::statements_followed() const { return impl_->statements_followed; }
 std::size_t RelayLink::statements_ignored() const { return impl_->statements_ignored; }
 Errc RelayLink::last_ignored_reason() const { return impl_->last_ignored_reason; }
@@ -507,9 +514,9 @@ void RelayLink::OnKeyStatement(const protocol::RelayKeyStatement& statement) {
 }
 
 Messenger::ConnectFn RelayLinkConnector() {
-  return [](const protocol::RelayAddress& address,
+  return [](const protocol::RelayAddress& address, std::uint64_t followed_serial,
             std::chrono::milliseconds timeout) -> Result<std::unique_ptr<RelayPort>> {
-    auto link = RelayLink::Connect(address, 0, timeout);
+    auto link = RelayLink::Connect(address, followed_serial, timeout);
     if (!link) return link.error();
     return std::unique_ptr<RelayPort>(std::make_unique<RelayLink>(std::move(*link)));
   };

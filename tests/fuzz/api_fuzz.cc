@@ -122,7 +122,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(p.ok());
     profile.emplace(std::move(*p));
   }
-  auto refuse = [](const protocol::RelayAddress&, std::chrono::milliseconds)
+  auto refuse = [](const protocol::RelayAddress&, std::uint64_t, std::chrono::milliseconds)
       -> Result<std::unique_ptr<client::RelayPort>> { return Error{Errc::kIo, "unreachable"}; };
   auto m = client::Messenger::Open(*profile, crypto::SystemRandom(), refuse,
                                    [] { return std::uint64_t{1'800'000'000}; });

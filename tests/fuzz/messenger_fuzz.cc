@@ -221,7 +221,7 @@ struct Side {
 const ByteSpan kPass = AsBytes("fuzz");
 
 client::Messenger::ConnectFn Connector(FakeRelay& relay) {
-  return [&relay](const protocol::RelayAddress&,
+  return [&relay](const protocol::RelayAddress&, std::uint64_t,
                   std::chrono::milliseconds) -> Result<std::unique_ptr<client::RelayPort>> {
     if (!relay.up) return Error{Errc::kIo, "relay unreachable"};
     return std::unique_ptr<client::RelayPort>(std::make_unique<FakePort>(relay));

@@ -11,6 +11,7 @@
 #include <iterator>
 #include <string>
 
+#include "process.h"
 #include "relay_process.h"
 #include "rhizome/client/relay_link.h"
 #include "rhizome/protocol/first_contact.h"
@@ -536,6 +537,55 @@ TEST_F(MessagingTest, CardWithAChangedIdentityKeyIsRefusedLoudly) {
   ASSERT_TRUE(safety_after.ok());
   EXPECT_EQ(safety_after->safety_number, safety_before->safety_number);
   EXPECT_NE(safety_after->key_refused_at, 0u);
+}
+
+// DESIGN §9 / docs/relay.md "Rotating keys": clients follow a relay's signed
+// key statement and store the new address (our relays, the queues we read and
+// send to), so they keep working after the transition ends.
+TEST_F(MessagingTest, RelayKeyRotationIsFollowedAndStored) {
+  Connect();
+  const std::uint16_t port = relay_->address().port;
+  const auto old_key = relay_->address().noise_key;
+  ASSERT_EQ(relay_->Stop(), 0);
+  relay_.reset();
+  auto rotated = RunProcess(RHIZOME_RELAY_BIN, {"rotate", "--data", (tmp_.path() / "relay").string(),
+                                                "--transition", "1h"});
+  ASSERT_EQ(rotated.exit_code, 0) << rotated.err;
+  relay_.emplace(tmp_.path() / "relay", tmp_.path() / "relay-2.log", port);
+  ASSERT_TRUE(relay_->ok());
+  const auto new_key = relay_->address().noise_key;
+  ASSERT_NE(new_key, old_key);
+
+  ASSERT_TRUE((*alice_)->Send(kBob, "after the rotation").ok());
+  SyncOk(*alice_);  // follows the statement while uploading
+  SyncOk(*bob_);    // follows it while fetching; stores the text, queues the receipt
+  SyncOk(*alice_);  // the receipt
+  for (Person* p : {&*alice_, &*bob_}) {
+    auto relays = (*p)->ListRelays();
+    ASSERT_TRUE(relays.ok());
+    ASSERT_EQ(relays->size(), 1u);
+    auto stored = protocol::ParseRelayAddress(relays->front().address);
+    ASSERT_TRUE(stored.ok());
+    EXPECT_EQ(stored->noise_key, new_key) << "the followed key was not stored";
+  }
+  // The queues moved with it: what is stored under the new address still flows
+  // (a new Messenger connects with the stored address).
+  bob_->messenger.reset();
+  auto reopened = Messenger::Open(*bob_->profile, crypto::SystemRandom(),
+                                  client::RelayLinkConnector(), [this] { return bob_->clock; });
+  ASSERT_TRUE(reopened.ok());
+  bob_->messenger.emplace(std::move(*reopened));
+  ASSERT_TRUE((*bob_)->Send("Alice", "reply after the rotation").ok());
+  SyncOk(*bob_);
+  auto ra = SyncOk(*alice_);
+  EXPECT_EQ(ra.received, 1u);
+  auto at_alice = (*alice_)->Read(kBob);
+  ASSERT_TRUE(at_alice.ok());
+  bool delivered = false;
+  for (const auto& m : *at_alice) {
+    if (m.outgoing && m.text == "after the rotation") delivered = m.state == MessageState::kDelivered;
+  }
+  EXPECT_TRUE(delivered);
 }
 
 }  // namespace

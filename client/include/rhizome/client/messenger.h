@@ -149,9 +149,12 @@ struct SyncReport {
 class Messenger {
  public:
   using NowFn = std::function<std::uint64_t()>;  // Unix seconds
-  // Opens a connection to a relay within the timeout.
+  // Opens a connection to a relay within the timeout; `followed_serial` is the
+  // serial of the last key statement followed for it (0: none; older ones are
+  // ignored). A key statement the link follows is persisted by the next pass:
+  // the relay's address is replaced everywhere the profile stores it.
   using ConnectFn = std::function<Result<std::unique_ptr<RelayPort>>(
-      const protocol::RelayAddress&, std::chrono::milliseconds)>;
+      const protocol::RelayAddress&, std::uint64_t followed_serial, std::chrono::milliseconds)>;
 
   // `profile` must outlive the Messenger (its database is used in place).
   // `connect` reaches relays: RelayLinkConnector() (relay_link.h) for real

@@ -228,6 +228,8 @@ class RelayLink final : public RelayPort {
   std::uint64_t followed_serial() const;
   std::size_t statements_followed() const;
   std::size_t statements_ignored() const;
+  // address() and followed_serial() once a statement was followed, else nullopt.
+  std::optional<FollowedRelay> Followed() override;
   // Why the last ignored statement was ignored (ApplyKeyStatement's error:
   // kAuthenticationFailed not signed by the relay's key, kAlreadyExists not
   // newer, ...); kInternal while none was ignored.

@@ -7,7 +7,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
+#include <string>
 
 #include "rhizome/crypto/bytes.h"
 #include "rhizome/crypto/result.h"
@@ -17,6 +19,13 @@
 #include "rhizome/protocol/wire_types.h"
 
 namespace rhizome::client {
+
+// A relay key statement this link verified and followed (DESIGN §9): the
+// relay's address with its new keys, and the statement's serial.
+struct FollowedRelay {
+  std::string address;  // canonical rhizome-relay:// text
+  std::uint64_t serial = 0;
+};
 
 struct NewQueueResult {
   protocol::Id recipient_id{};  // for SUB, GET, ACK, DEL (the recipient's side)
@@ -51,6 +60,9 @@ class RelayPort {
   // closed".
   virtual Result<std::optional<protocol::QueueMessage>> NextPushed(
       std::chrono::milliseconds wait) = 0;
+  // The address to use from now on, if the relay pushed a key statement that
+  // this link followed; nullopt otherwise. The messenger persists it.
+  virtual std::optional<FollowedRelay> Followed() { return std::nullopt; }
 };
 
 }  // namespace rhizome::client
