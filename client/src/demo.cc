@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "daemon.h"
 #include "rhizome/client/messenger.h"
 #include "rhizome/client/relay_link.h"
 #include "rhizome/crypto/pwhash.h"
@@ -63,10 +64,12 @@ std::string FindRelayBinary() {
   return "rhizome-relay";
 }
 
-// A relay child process; its stdout is read for the address line.
-class DemoRelay {
+// A child process (the relay, or a daemon); its stdout is read until a line
+// starting with `ready_prefix`, whose rest is kept (the relay's address).
+class DemoChild {
  public:
-  DemoRelay(const fs::path& data, const fs::path& log, std::uint16_t port) {
+  DemoChild(const std::string& bin, std::vector<std::string> args, const fs::path& log,
+            std::string_view ready_prefix, const std::vector<std::string>& extra_env = {}) {
     int out[2];
     if (pipe2(out, O_CLOEXEC) != 0) return;
     posix_spawn_file_actions_t actions;
@@ -74,14 +77,18 @@ class DemoRelay {
     posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
     posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log.c_str(),
                                      O_WRONLY | O_CREAT | O_APPEND, 0600);
-    const std::string bin = FindRelayBinary();
-    std::vector<std::string> args = {bin, "--data", data.string(), "--listen",
-                                     "127.0.0.1:" + std::to_string(port)};
+    args.insert(args.begin(), bin);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
+    std::vector<std::string> env_copy(extra_env);
+    std::vector<char*> envp;
+    for (auto& e : env_copy) envp.push_back(e.data());
+    for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+    envp.push_back(nullptr);
     pid_t pid = 0;
-    const int rc = posix_spawnp(&pid, bin.c_str(), &actions, nullptr, argv.data(), environ);
+    const int rc = posix_spawnp(&pid, bin.c_str(), &actions, nullptr, argv.data(), envp.data());
+    for (auto& e : env_copy) crypto::Wipe(MutableByteSpan(reinterpret_cast<std::uint8_t*>(e.data()), e.size()));
     posix_spawn_file_actions_destroy(&actions);
     close(out[1]);
     if (rc != 0) {
@@ -90,12 +97,18 @@ class DemoRelay {
     }
     pid_ = pid;
     fd_ = out[0];
-    auto line = ReadLine();
-    if (line && line->starts_with(kAddressPrefix)) address_ = line->substr(kAddressPrefix.size());
+    for (int lines = 0; lines < 8; ++lines) {  // a daemon prints a line or two first
+      auto line = ReadLine();
+      if (!line) break;
+      if (line->starts_with(ready_prefix)) {
+        address_ = line->substr(ready_prefix.size());
+        break;
+      }
+    }
   }
-  ~DemoRelay() { Stop(); }
-  DemoRelay(const DemoRelay&) = delete;
-  DemoRelay& operator=(const DemoRelay&) = delete;
+  ~DemoChild() { Stop(); }
+  DemoChild(const DemoChild&) = delete;
+  DemoChild& operator=(const DemoChild&) = delete;
 
   bool ok() const { return address_.has_value(); }
   const std::string& address() const { return *address_; }
@@ -142,6 +155,14 @@ class DemoRelay {
   int fd_ = -1;
   std::optional<std::string> address_;
 };
+
+std::unique_ptr<DemoChild> StartRelay(const fs::path& data, const fs::path& log,
+                                      std::uint16_t port) {
+  return std::make_unique<DemoChild>(
+      FindRelayBinary(),
+      std::vector<std::string>{"--data", data.string(), "--listen", "127.0.0.1:" + std::to_string(port)},
+      log, kAddressPrefix);
+}
 
 // One person of the tour: a profile and a messenger on it.
 struct DemoPerson {
@@ -197,6 +218,134 @@ Status SyncAll(std::vector<DemoPerson*> people, int rounds) {
   return {};
 }
 
+// A person whose computer runs `rhizome daemon --listen`: the tour talks to it
+// through its socket, as the command line does.
+struct DemoDaemon {
+  std::string name;
+  fs::path dir;
+  std::unique_ptr<DemoChild> process;
+};
+
+Status StartDaemon(DemoDaemon& d, const std::string& relay, const fs::path& log,
+                   crypto::RandomSource& rng) {
+  Bytes raw(16);
+  rng.Fill(raw);
+  std::string pass = ToHex(raw);  // random, never shown; handed to the child only
+  crypto::WipeOnExit wipe_raw(raw);
+  {
+    auto identity = protocol::GenerateIdentity(d.name, rng);
+    if (!identity) return identity.error();
+    auto profile =
+        storage::Profile::Create(d.dir, AsBytes(pass), crypto::Argon2idParams::Interactive(), rng);
+    if (!profile) return profile.error();
+    RHIZOME_TRY(storage::SaveIdentity(profile->db(), *identity));
+    auto m = Messenger::Open(*profile, rng, RelayLinkConnector());
+    if (!m) return m.error();
+    auto added = m->AddRelay(relay);
+    if (!added) return added.error();
+  }  // closed: the daemon takes the profile
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return Error{Errc::kIo, "cannot find this program to start its daemon"};
+  d.process = std::make_unique<DemoChild>(
+      self.string(),
+      std::vector<std::string>{"--profile", d.dir.string(), "daemon", "--poll-ms", "200",
+                               "--listen", "127.0.0.1:0"},
+      log, "daemon: listening on ", std::vector<std::string>{"RHIZOME_PASSPHRASE=" + pass});
+  crypto::Wipe(MutableByteSpan(reinterpret_cast<std::uint8_t*>(pass.data()), pass.size()));
+  if (!d.process->ok()) return Error{Errc::kIo, "could not start a demo daemon"};
+  return {};
+}
+
+Result<api::v1::Response> Ask(const DemoDaemon& d, api::v1::Request req) {
+  auto r = CallDaemon(d.dir, req, kSyncTimeout);
+  if (!r) return Error{Errc::kIo, "a demo daemon is not running"};
+  if (!*r) return r->error();
+  if ((*r)->has_error()) return Error{Errc::kIo, "a demo daemon refused a request"};
+  return std::move(**r);
+}
+
+// Polls until `done(daemon's answer to req)` or the deadline.
+template <class Done>
+Result<api::v1::Response> AskUntil(const DemoDaemon& d, const api::v1::Request& req, Done done) {
+  const auto until = std::chrono::steady_clock::now() + kSyncTimeout;
+  for (;;) {
+    auto r = Ask(d, req);
+    if (!r) return r.error();
+    if (done(*r)) return r;
+    if (std::chrono::steady_clock::now() >= until) {
+      return Error{Errc::kIo, "the demo daemons did not finish in time"};
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+// Step 6: two daemons with direct links; the relay only for first contact.
+Status DirectStep(const fs::path& root, std::unique_ptr<DemoChild>& relay,
+                  const std::string& relay_address, crypto::RandomSource& rng) {
+  DemoDaemon dana{"Dana (warehouse rep)", root / "dana", {}};
+  DemoDaemon eli{"Eli (union organiser)", root / "eli", {}};
+  RHIZOME_TRY(StartDaemon(dana, relay_address, root / "dana.log", rng));
+  RHIZOME_TRY(StartDaemon(eli, relay_address, root / "eli.log", rng));
+  std::cout << "6. Dana and Eli keep `rhizome daemon --listen` running: their computers accept "
+               "direct links\n   (Noise_XK; only a contact's device gets in). Dana makes the invite "
+               "with --direct:\n";
+  api::v1::Request invite;
+  invite.mutable_invite_create()->set_uses(1);
+  invite.mutable_invite_create()->set_lifetime_seconds(3600);
+  invite.mutable_invite_create()->set_direct(true);
+  auto made = Ask(dana, invite);
+  if (!made) return made.error();
+  api::v1::Request accept;
+  accept.mutable_accept()->set_code(made->invite().code());
+  accept.mutable_accept()->set_name("Dana");
+  if (auto a = Ask(eli, accept); !a) return a.error();
+  api::v1::Request contacts;
+  contacts.mutable_contacts();
+  auto confirmed = [](const api::v1::Response& r) {
+    return r.contacts().contacts_size() == 1 && r.contacts().contacts(0).status() == "confirmed";
+  };
+  auto at_dana = AskUntil(dana, contacts, confirmed);
+  if (!at_dana) return at_dana.error();
+  auto at_eli = AskUntil(eli, contacts, confirmed);
+  if (!at_eli) return at_eli.error();
+  std::cout << "   Confirmed through the relay. Eli's device now knows where Dana's computer listens: "
+            << at_eli->contacts().contacts(0).direct_address() << "\n";
+  relay->Stop();
+  std::cout << "   The relay goes down. They write to each other anyway:\n";
+  api::v1::Request to_eli;
+  to_eli.mutable_send()->set_contact(at_dana->contacts().contacts(0).name());
+  to_eli.mutable_send()->set_text("The training notes are on the shared drive.");
+  if (auto r = Ask(dana, to_eli); !r) return r.error();
+  api::v1::Request to_dana;
+  to_dana.mutable_send()->set_contact("Dana");
+  to_dana.mutable_send()->set_text("Thanks. See you at the meeting.");
+  if (auto r = Ask(eli, to_dana); !r) return r.error();
+  api::v1::Request read;
+  read.mutable_read();
+  auto all_delivered = [](const api::v1::Response& r) {
+    int in = 0, delivered = 0;
+    for (const auto& m : r.messages().messages()) {
+      if (!m.outgoing()) ++in;
+      if (m.outgoing() && m.state() == "delivered") ++delivered;
+    }
+    return in == 1 && delivered == 1;
+  };
+  for (const DemoDaemon* d : {&dana, &eli}) {
+    auto r = AskUntil(*d, read, all_delivered);
+    if (!r) return r.error();
+    std::cout << "   " << d->name << " sees:\n";
+    for (const auto& m : r->messages().messages()) {
+      std::cout << "     " << (m.outgoing() ? "to " : "from ") << m.contact() << ": \""
+                << m.text() << "\"" << (m.outgoing() ? " (" + m.state() + ")" : "") << "\n";
+    }
+  }
+  std::cout << "   Delivered and receipted over the direct link alone.\n\n";
+  dana.process->Stop();
+  eli.process->Stop();
+  return {};
+}
+
 bool FileContains(const fs::path& root, const std::string& needle) {
   std::error_code ec;
   for (const auto& e : fs::recursive_directory_iterator(root, ec)) {
@@ -209,9 +358,9 @@ bool FileContains(const fs::path& root, const std::string& needle) {
 }
 
 Status Tour(const fs::path& root, crypto::RandomSource& rng) {
-  std::cout << "Rhizome demo: one relay and three people on this machine, in " << root.string()
+  std::cout << "Rhizome demo: one relay and five people on this machine, in " << root.string()
             << "\n\n";
-  auto relay = std::make_unique<DemoRelay>(root / "relay", root / "relay.log", 0);
+  auto relay = StartRelay(root / "relay", root / "relay.log", 0);
   if (!relay->ok()) {
     return Error{Errc::kIo, "could not start rhizome-relay (set RHIZOME_RELAY_BIN)"};
   }
@@ -272,7 +421,7 @@ Status Tour(const fs::path& root, crypto::RandomSource& rng) {
   if (!s3) return s3.error();
   (void)chen.messenger->Sync(std::chrono::seconds(2));
   Show(chen);
-  relay = std::make_unique<DemoRelay>(root / "relay", root / "relay.log", port);
+  relay = StartRelay(root / "relay", root / "relay.log", port);
   if (!relay->ok()) return Error{Errc::kIo, "could not restart rhizome-relay"};
   std::cout << "   The relay restarts from its data directory; the next sync passes deliver:\n";
   RHIZOME_TRY(SyncAll({&chen, &amina, &chen}, 1));
@@ -280,10 +429,12 @@ Status Tour(const fs::path& root, crypto::RandomSource& rng) {
   Show(chen);
   std::cout << "\n";
 
+  RHIZOME_TRY(DirectStep(root, relay, relay_address, rng));
   relay->Stop();
-  const bool leaked = FileContains(root, first) || FileContains(root, "Amina");
-  std::cout << "6. Searched every file the relay and the three profiles wrote for a message "
-               "text and a name: "
+  const bool leaked = FileContains(root, first) || FileContains(root, "Amina") ||
+                      FileContains(root, "training notes") || FileContains(root, "Dana");
+  std::cout << "7. Searched every file the relay and the five profiles wrote for message "
+               "texts and names: "
             << (leaked ? "FOUND (this is a bug)" : "not found") << ".\n";
   if (leaked) return Error{Errc::kInternal, "plaintext found on disk"};
   return {};

@@ -240,13 +240,21 @@ TEST(CliDemo, DemoRunsAndCleansUp) {
   auto r = RunProcess(RHIZOME_CLI_BIN, {"demo"}, opts);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   // Three people confirmed as contacts through the relay, messages delivered
-  // (also the one written while the relay was down), nothing on disk in clear.
+  // (also the one written while the relay was down), two daemons talking over
+  // direct links, nothing on disk in clear.
   EXPECT_NE(r.out.find("contact Bruno (labour NGO) [confirmed]"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("to Amina (shop steward): \"Logs are in my locker. 12 names so far.\" "
                        "(delivered)"),
             std::string::npos)
       << r.out;
-  EXPECT_NE(r.out.find("a name: not found"), std::string::npos) << r.out;
+  // Two more over direct links, with the relay gone.
+  EXPECT_NE(r.out.find("to Eli (union organiser): \"The training notes are on the shared drive.\" "
+                       "(delivered)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("Delivered and receipted over the direct link alone."), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("texts and names: not found"), std::string::npos) << r.out;
   EXPECT_TRUE(fs::is_empty(tmp.path())) << "the demo left files behind";
 }
 
