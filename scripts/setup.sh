@@ -9,6 +9,7 @@ PACKAGES=(
   libcli11-dev libqrencode-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
   libsqlite3-dev          # only for the SQLCipher-vs-SQLite benchmark binary
+  python3 python3-cryptography  # scripts/check-ratchet-kat.py (an independent KAT check, a test)
   clang libclang-rt-14-dev  # libFuzzer builds (scripts/fuzz.sh)
 )
 # --bench: also the broker the relay is compared with (scripts/bench-relay.sh),

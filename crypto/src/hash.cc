@@ -10,10 +10,26 @@
 namespace rhizome::crypto {
 
 static_assert(sizeof(crypto_generichash_state) <= 384, "Blake2b state buffer too small");
+static_assert(sizeof(crypto_auth_hmacsha256_state) <= 256 &&
+                  alignof(crypto_auth_hmacsha256_state) <= 16,
+              "HmacSha256Key state buffer too small");
 
 namespace {
 void GenericHash(MutableByteSpan out, ByteSpan data) {
   crypto_generichash(out.data(), out.size(), data.data(), data.size(), nullptr, 0);
+}
+
+// HMAC-SHA256 keyed with HKDF's default salt (32 zero bytes), pads absorbed.
+// The key is public, and so is this state; it is never written after the first
+// call initialises it (a thread-safe function-local static).
+const crypto_auth_hmacsha256_state& ZeroSaltHmacState() {
+  static const crypto_auth_hmacsha256_state state = [] {
+    static constexpr unsigned char kZeroSalt[kSha256Bytes] = {};
+    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&st, kZeroSalt, sizeof(kZeroSalt));
+    return st;
+  }();
+  return state;
 }
 }  // namespace
 
@@ -78,6 +94,23 @@ void HmacSha256(ByteSpan key, ByteSpan data, std::span<std::uint8_t, kSha256Byte
   sodium_memzero(&st, sizeof(st));
 }
 
+HmacSha256Key::HmacSha256Key(ByteSpan key) noexcept {
+  crypto_auth_hmacsha256_state st;
+  crypto_auth_hmacsha256_init(&st, key.data(), key.size());
+  std::memcpy(state_, &st, sizeof(st));
+  sodium_memzero(&st, sizeof(st));
+}
+
+HmacSha256Key::~HmacSha256Key() { sodium_memzero(state_, sizeof(state_)); }
+
+void HmacSha256Key::Mac(ByteSpan data, std::span<std::uint8_t, kSha256Bytes> out) const noexcept {
+  crypto_auth_hmacsha256_state st;
+  std::memcpy(&st, state_, sizeof(st));
+  crypto_auth_hmacsha256_update(&st, data.data(), data.size());
+  crypto_auth_hmacsha256_final(&st, out.data());
+  sodium_memzero(&st, sizeof(st));
+}
+
 void HmacSha512(ByteSpan key, ByteSpan data, std::span<std::uint8_t, kSha512Bytes> out) {
   crypto_auth_hmacsha512_state st;
   crypto_auth_hmacsha512_init(&st, key.data(), key.size());
@@ -119,18 +152,26 @@ Status HkdfSha256(ByteSpan salt, ByteSpan ikm, ByteSpan info, MutableByteSpan ou
   if (out.empty() || out.size() > kHkdfSha256MaxOutput) {
     return Error{Errc::kInvalidArgument, "HKDF output length out of range"};
   }
-  static constexpr ByteArray<kSha256Bytes> kZeroSalt{};
-  if (salt.empty()) salt = kZeroSalt;
-
+  // Extract: PRK = HMAC(salt, IKM). The default salt's key schedule is shared.
   StackSecret<kSha256Bytes> prk;
-  HmacSha256(salt, ikm, prk.expose_mut());
+  crypto_auth_hmacsha256_state st;
+  if (salt.empty()) {
+    st = ZeroSaltHmacState();
+  } else {
+    crypto_auth_hmacsha256_init(&st, salt.data(), salt.size());
+  }
+  crypto_auth_hmacsha256_update(&st, ikm.data(), ikm.size());
+  crypto_auth_hmacsha256_final(&st, prk.expose_mut().data());
 
+  // Expand: T(i) = HMAC(PRK, T(i-1) ‖ info ‖ i), the PRK's key schedule
+  // computed once for all blocks.
+  crypto_auth_hmacsha256_state prk_st;
+  crypto_auth_hmacsha256_init(&prk_st, prk.expose().data(), kSha256Bytes);
   StackSecret<kSha256Bytes> t;
   std::size_t t_len = 0;
   std::size_t done = 0;
-  crypto_auth_hmacsha256_state st;
   for (std::uint8_t counter = 1; done < out.size(); ++counter) {
-    crypto_auth_hmacsha256_init(&st, prk.expose().data(), kSha256Bytes);
+    st = prk_st;
     crypto_auth_hmacsha256_update(&st, t.expose().data(), t_len);
     crypto_auth_hmacsha256_update(&st, info.data(), info.size());
     crypto_auth_hmacsha256_update(&st, &counter, 1);
@@ -141,6 +182,7 @@ Status HkdfSha256(ByteSpan salt, ByteSpan ikm, ByteSpan info, MutableByteSpan ou
     done += n;
   }
   sodium_memzero(&st, sizeof(st));
+  sodium_memzero(&prk_st, sizeof(prk_st));
   return {};
 }
 

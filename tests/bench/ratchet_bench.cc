@@ -33,16 +33,16 @@
 //   chain floor (BM_Burst_Floor), per message:
 //     one chain step: HMAC-SHA256(CK, 0x01) and HMAC-SHA256(CK, 0x02)
 //     + the same header AEAD and body AEAD encrypt + decrypt (with nonces).
-//     NOT included: the receiver's chain step, the message-key derivation
-//     (HKDF of the chain step's seed) on either side.
+//     NOT included: the receiver's chain step.
 //   These are the floors the issue's goal names ("one key generation + two DH +
 //   root-key derivations for a step; one chain step + one AEAD otherwise").
 //   The protocol floors (BM_*_ProtocolFloor) add what Rhizome's byte format
 //   makes both sides compute on top (docs/protocol/double-ratchet.md), still
 //   raw libsodium without state handling:
-//     step:  + a chain step and a message-key HKDF (2 HMACs) on each side
+//     step:  + a chain step on each side (its message-key output is the body
+//              key: no separate message-key HKDF since 2026-11-29)
 //            + the receiver's failed header trial under its current header key;
-//     burst: + the receiver's chain step + a message-key HKDF on each side.
+//     burst: + the receiver's chain step.
 //   The gap between the protocol floor and ours is implementation overhead
 //   (state copies, secure-memory temporaries and wiping, allocations, checks).
 //
@@ -196,7 +196,6 @@ class OursBurst {
 // ---- The crypto floor: raw libsodium ---------------------------------------------
 
 constexpr char kInfoRk[] = "rhizome/v1/dr-rk";
-constexpr char kInfoMk[] = "rhizome/v1/dr-mk";
 
 // HKDF-SHA256 (RFC 5869) on crypto_auth_hmacsha256, as crypto/src/hash.cc
 // builds it (no wiping: the floor does only the arithmetic). out_len <= 255*32.
@@ -328,13 +327,11 @@ class FloorPingPong {
 
     std::uint8_t mk[32];
     if (protocol_) {
-      // Both sides: one chain step and the message key from its seed.
-      std::uint8_t seed[32];
-      RawChainStep(root_s + 32, seed);
-      RawHkdf(nullptr, 0, seed, 32, kInfoMk, mk, 32);
+      // Both sides: one chain step; its message-key output is the body key
+      // (docs/protocol/double-ratchet.md, "Why no message-key HKDF").
+      RawChainStep(root_s + 32, mk);
       std::uint8_t mk_r[32];
-      RawChainStep(root_r + 32, seed);
-      RawHkdf(nullptr, 0, seed, 32, kInfoMk, mk_r, 32);
+      RawChainStep(root_r + 32, mk_r);
       benchmark::DoNotOptimize(mk_r);
     } else {
       std::memcpy(mk, root_s + 32, 32);  // the body key taken from the root step
@@ -371,15 +368,11 @@ class FloorBurst {
     std::uint8_t seed[32];
     RawChainStep(ck_s_, seed);
     std::uint8_t mk[32];
+    std::memcpy(mk, seed, 32);  // the body key is the chain step's output
     if (protocol_) {
-      RawHkdf(nullptr, 0, seed, 32, kInfoMk, mk, 32);
-      std::uint8_t seed_r[32];
-      RawChainStep(ck_r_, seed_r);
-      std::uint8_t mk_r[32];
-      RawHkdf(nullptr, 0, seed_r, 32, kInfoMk, mk_r, 32);
+      std::uint8_t mk_r[32];  // the receiver's step
+      RawChainStep(ck_r_, mk_r);
       if (std::memcmp(mk, mk_r, 32) != 0) return false;
-    } else {
-      std::memcpy(mk, seed, 32);  // the body key is the chain step's output
     }
     return wire_.SealOpen(hk_, mk);
   }
@@ -515,15 +508,6 @@ void BM_Part_ChainStep(benchmark::State& state) {
     benchmark::DoNotOptimize(seed);
   }
 }
-void BM_Part_MessageKeyHkdf32(benchmark::State& state) {
-  std::uint8_t seed[32];
-  std::uint8_t mk[32];
-  randombytes_buf(seed, sizeof(seed));
-  for (auto _ : state) {
-    RawHkdf(nullptr, 0, seed, 32, kInfoMk, mk, 32);
-    benchmark::DoNotOptimize(mk);
-  }
-}
 void BM_Part_AeadsEncDec(benchmark::State& state) {
   RawWire wire;
   std::uint8_t hk[32];
@@ -556,7 +540,6 @@ void Register() {
   benchmark::RegisterBenchmark("BM_Part_X25519Dh", BM_Part_X25519Dh);
   benchmark::RegisterBenchmark("BM_Part_RootHkdf96", BM_Part_RootHkdf96);
   benchmark::RegisterBenchmark("BM_Part_ChainStep", BM_Part_ChainStep);
-  benchmark::RegisterBenchmark("BM_Part_MessageKeyHkdf32", BM_Part_MessageKeyHkdf32);
   benchmark::RegisterBenchmark("BM_Part_AeadsEncDec", BM_Part_AeadsEncDec);
   benchmark::RegisterBenchmark("BM_Part_Randombytes24", BM_Part_Randombytes24);
 }

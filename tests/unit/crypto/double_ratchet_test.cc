@@ -1,7 +1,8 @@
 // Double Ratchet with header encryption (crypto/double_ratchet.h): the KDF
-// chain vector, the bootstrap derivation, round trips, out-of-order delivery,
-// MAX_SKIP, tampering, replay, AD binding, the skipped-key cap and expiry,
-// confirmation mixing, persistence and a malformed-state catalogue.
+// chain vector, the bootstrap derivation, the body key, round trips,
+// out-of-order delivery, MAX_SKIP, tampering, replay, AD binding, the
+// skipped-key cap and expiry, confirmation mixing, persistence and a
+// malformed-state catalogue.
 #include "rhizome/crypto/double_ratchet.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "rhizome/crypto/aead.h"
+#include "rhizome/crypto/hash.h"
 #include "rhizome/crypto/random.h"
 #include "test_support.h"
 
@@ -121,7 +124,7 @@ TEST(DoubleRatchet, BootstrapDerivationMatchesIndependentComputation) {
             "5a8159a7ef5347bec5c63e66de8bec046ba7e454928c9bfa0e5ebe7e5535fb25");
 }
 
-TEST(DoubleRatchet, RootAndMessageKeyDerivationsMatchIndependentComputation) {
+TEST(DoubleRatchet, RootKeyDerivationMatchesIndependentComputation) {
   Bytes rk(32, 0xa5);
   Bytes dh(32);
   for (std::size_t i = 0; i < 32; ++i) dh[i] = static_cast<std::uint8_t>(0x80 + i);
@@ -131,11 +134,39 @@ TEST(DoubleRatchet, RootAndMessageKeyDerivationsMatchIndependentComputation) {
             "d0a59e2cf0620e397c4a93af89d9b5546405d68f22ff1518abb00e87a9b3805b"
             "f4e8ef5a6bdf1e5f8da48c015e70abcb1560a6d30a01e0e9e784c0f88a84535b"
             "f9b8ff516e2473370c74024d4285942b3f045972823ffb8d324705d2261318b6");
-  // The message key of Signal's chain vector's mk_seed.
-  Bytes seed = Hex("fae95235beda3d2e00b41cf2e655dada2405b4388cae0d251a51bcd2ebdd2e40");
+}
+
+// The body's AEAD key is KDF_CK's message key as it is: HMAC-SHA256(CKr, 0x01),
+// taken here from the receiver's stored state, opens the body with the
+// associated data AD ‖ enc_header (docs/protocol/double-ratchet.md).
+TEST(DoubleRatchet, BodyKeyIsTheChainStepMessageKeyItself) {
+  Session s = MakeSession();
+  DeterministicRandom rng(11);
+  ASSERT_EQ(Dec(s.bob, Enc(s.alice, "first: a DH step", rng)), "first: a DH step");
+  const std::string text = "second: the same chain";
+  const Bytes m = Enc(s.alice, text, rng);
+
+  constexpr std::size_t kOffAd = 2;
+  constexpr std::size_t kOffCkr = 66 + 3 * 32;  // slots: DHs, RK, CKs, CKr, ...
+  const SecretBytes state = s.bob.Serialize();
+  ASSERT_EQ(state.size(), kRatchetStateFixedBytes);
+  const ByteSpan ad = state.expose().subspan(kOffAd, kRatchetAssociatedDataBytes);
+  const ByteSpan ckr = state.expose().subspan(kOffCkr, kRatchetKeyBytes);
+  ASSERT_TRUE(std::equal(ad.begin(), ad.end(), s.bob.associated_data().begin()));
+
+  static constexpr std::uint8_t kOne[1] = {0x01};
   ByteArray<32> mk{};
-  internal::DeriveMessageKey(seed, mk);
-  EXPECT_EQ(ToHex(mk), "469598a945d7a9975da3b6f0768a064e089bccec919e4ddcfabf4a4443b177d2");
+  HmacSha256(ckr, kOne, mk);
+  Bytes body_ad(ad.begin(), ad.end());
+  body_ad.insert(body_ad.end(), m.begin(), m.begin() + kRatchetEncryptedHeaderBytes);
+  const ByteSpan all(m);
+  Bytes plain(m.size() - kRatchetMessageOverheadBytes);
+  ASSERT_TRUE(XChaChaDecrypt(mk, all.subspan(kRatchetEncryptedHeaderBytes, kRatchetNonceBytes),
+                             body_ad,
+                             all.subspan(kRatchetEncryptedHeaderBytes + kRatchetNonceBytes), plain)
+                  .ok());
+  EXPECT_EQ(Text(plain), text);
+  EXPECT_EQ(Dec(s.bob, m), text);
 }
 
 TEST(DoubleRatchet, BootstrapRejectsWrongInputSizes) {

@@ -94,6 +94,29 @@ TEST(HmacSha256, Rfc4231Cases1And2) {
   EXPECT_EQ(ToHex(out), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
+TEST(HmacSha256Key, Rfc4231VectorsAndReuseMatchTheOneShotHmac) {
+  ByteArray<32> out{};
+  const HmacSha256Key case1(Bytes(20, 0x0b));
+  case1.Mac(AsBytes("Hi There"), out);
+  EXPECT_EQ(ToHex(out), "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  const HmacSha256Key case2(AsBytes("Jefe"));
+  case2.Mac(AsBytes("what do ya want for nothing?"), out);
+  EXPECT_EQ(ToHex(out), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  // RFC 4231 §4.7, Test Case 6: a 131-byte key (longer than the block).
+  const HmacSha256Key case6(Bytes(131, 0xaa));
+  case6.Mac(AsBytes("Test Using Larger Than Block-Size Key - Hash Key First"), out);
+  EXPECT_EQ(ToHex(out), "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  // One key, several messages: each equals the one-shot HMAC, in any order.
+  const Bytes key(32, 0x42);
+  const HmacSha256Key reused(key);
+  for (std::uint8_t b : {0x02, 0x01, 0x02}) {
+    ByteArray<32> one_shot{};
+    HmacSha256(key, Bytes(1, b), one_shot);
+    reused.Mac(Bytes(1, b), out);
+    EXPECT_EQ(out, one_shot);
+  }
+}
+
 TEST(HmacSha512, Rfc4231Cases1And2) {
   ByteArray<64> out{};
   // RFC 4231 §4.2, Test Case 1.

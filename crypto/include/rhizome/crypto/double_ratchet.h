@@ -4,9 +4,10 @@
 // Signal's "The Double Ratchet Algorithm" (revision 1, 2016), section 4 "Double
 // Ratchet with header encryption", built from Rhizome's wrappers: X25519 (every
 // DH output checked for all-zero), HKDF-SHA256 for the root chain, Signal's
-// HMAC-SHA256 KDF_CK for the symmetric chains, XChaCha20-Poly1305 with random
-// 24-byte nonces for headers and bodies. Sans-IO and pure: bytes, randomness
-// (RandomSource&) and time (`now`, Unix seconds) go in; bytes come out.
+// HMAC-SHA256 KDF_CK for the symmetric chains (its message-key output is the
+// body key), XChaCha20-Poly1305 with random 24-byte nonces for headers and
+// bodies. Sans-IO and pure: bytes, randomness (RandomSource&) and time (`now`,
+// Unix seconds) go in; bytes come out.
 //
 // One deliberate difference from the specification's pseudocode, which changes
 // no byte on the wire: the sending half of a DH ratchet step is taken lazily, at
@@ -137,9 +138,10 @@ class DoubleRatchet {
   DoubleRatchet(const DoubleRatchet&) = delete;
   DoubleRatchet& operator=(const DoubleRatchet&) = delete;
 
-  // Encrypts one message (RatchetEncryptHE). Draws from `rng`, in this order and
-  // each as one Fill call: a 32-byte ratchet private key if this message starts
-  // a new sending chain, the 24-byte header nonce, the 24-byte body nonce.
+  // Encrypts one message (RatchetEncryptHE). Draws from `rng`, in this order:
+  // a 32-byte ratchet private key (one Fill call) if this message starts a new
+  // sending chain, then both nonces in one 48-byte Fill call (the header nonce
+  // first, then the body nonce).
   // Returns kRatchetMessageOverheadBytes + plaintext.size() bytes.
   // Errors (state unchanged): kLimitExceeded if plaintext is longer than
   // kMaxRatchetPlaintextBytes or the sending chain reached 2^32 - 1 messages;
@@ -236,14 +238,13 @@ class DoubleRatchet {
 
 namespace internal {
 
-// Signal's KDF_CK: mk_seed = HMAC-SHA256(ck, 0x01), next_ck = HMAC-SHA256(ck,
-// 0x02). `ck` is used as the HMAC key (the ratchet always passes 32 bytes);
-// outputs may alias `ck`. Exposed for the published chain vector.
-void KdfChainStep(ByteSpan ck, std::span<std::uint8_t, 32> mk_seed,
+// Signal's KDF_CK: message_key = HMAC-SHA256(ck, 0x01), next_ck =
+// HMAC-SHA256(ck, 0x02). The message key is the body's XChaCha20-Poly1305 key
+// as it is (no further derivation). `ck` is used as the HMAC key (the ratchet
+// always passes 32 bytes); outputs may alias `ck`. Exposed for the published
+// chain vector.
+void KdfChainStep(ByteSpan ck, std::span<std::uint8_t, 32> message_key,
                   std::span<std::uint8_t, 32> next_ck) noexcept;
-
-// The AEAD key of one message: HKDF(-, mk_seed, "rhizome/v1/dr-mk", 32).
-void DeriveMessageKey(ByteSpan mk_seed, std::span<std::uint8_t, 32> message_key) noexcept;
 
 // KDF_RK(rk, dh_out) = HKDF(rk, dh_out, "rhizome/v1/dr-rk", 96) = RK ‖ CK ‖ NHK.
 void KdfRootStep(ByteSpan rk, ByteSpan dh_out, std::span<std::uint8_t, 96> out) noexcept;
