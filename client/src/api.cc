@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include "rhizome/crypto/secret.h"
+
 namespace rhizome::client::api {
 
 namespace {
@@ -92,6 +94,11 @@ cli::v1::Contact ToProto(const ContactInfo& c) {
   p.set_direct_address(c.direct_address);
   p.set_key_refused_at(c.key_refused_at);
   return p;
+}
+
+void WipeLine(std::string& line) noexcept {
+  crypto::Wipe(MutableByteSpan(reinterpret_cast<std::uint8_t*>(line.data()), line.size()));
+  line.clear();
 }
 
 Result<v1::Request> ParseRequest(std::string_view line) {

@@ -35,6 +35,11 @@ Result<v1::Request> ParseRequest(std::string_view line);
 
 // One line of JSON, without '\n'.
 std::string FormatResponse(const v1::Response& response);
+
+// Overwrites a request or response line (message texts, names) before its
+// memory is freed, then empties it. Copies a growing std::string left behind
+// are not reached: best effort, like every wipe of heap text.
+void WipeLine(std::string& line) noexcept;
 // Response line -> Response (the command line reading the daemon).
 // Errors: kLimitExceeded, kMalformed.
 Result<v1::Response> ParseResponse(std::string_view line);

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <deque>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -26,6 +27,7 @@
 #include "rhizome/client/relay_link.h"
 #include "rhizome/crypto/dh.h"
 #include "rhizome/crypto/random.h"
+#include "rhizome/crypto/secret.h"
 #include "rhizome/net/channel.h"
 #include "rhizome/protocol/secure_session.h"
 #include "rhizome/protocol/transport.h"
@@ -128,6 +130,11 @@ class Daemon {
     if (options_.listen && !StartDirect()) {
       ::unlink(path.c_str());
       return 1;
+    }
+    if (!options_.listen) {
+      // Not listening: contacts should stop dialling an address nobody answers
+      // (they get a card without it) and --direct invites are refused.
+      (void)messenger_.SetDirectAddress(std::nullopt);
     }
     RefreshDirectPeers();
     auto last = messenger_.LastMessageRow();
@@ -246,18 +253,24 @@ class Daemon {
         continue;
       }
       std::erase_if(direct_conns_, [](const std::weak_ptr<DirectConn>& w) { return w.expired(); });
-      // Handshakes in progress count too: a flood of half-open links is bounded.
-      if (direct_conns_.size() + direct_handshakes_ >= kMaxDirectConnections) {
+      std::error_code ep_ec;
+      const auto from = sock.remote_endpoint(ep_ec).address();
+      // SECURITY (availability): half-open links have their own small pool,
+      // a few per address, so silent connections cannot lock contacts out.
+      if (ep_ec || direct_handshakes_ >= kMaxDirectHandshakes ||
+          handshakes_from_[from] >= kMaxDirectHandshakesPerAddress ||
+          direct_conns_.size() >= kMaxDirectConnections) {
+        if (!ep_ec && handshakes_from_[from] == 0) handshakes_from_.erase(from);
         std::error_code ignored;
         sock.close(ignored);
         continue;
       }
-      asio::co_spawn(io_, RunDirect(std::move(sock)), asio::detached);
+      asio::co_spawn(io_, RunDirect(std::move(sock), from), asio::detached);
     }
   }
 
   // io thread: one direct link, from handshake to close.
-  asio::awaitable<void> RunDirect(asio::ip::tcp::socket sock) {
+  asio::awaitable<void> RunDirect(asio::ip::tcp::socket sock, asio::ip::address from) {
     protocol::SecureSessionConfig cfg;
     cfg.kind = protocol::ChannelKind::kPeerLink;
     cfg.role = crypto::NoiseRole::kResponder;
@@ -267,15 +280,32 @@ class Daemon {
     if (!session) co_return;
     net::ChannelLimits limits;
     limits.handshake_timeout = kDirectHandshakeTimeout;
-    ++direct_handshakes_;
+    struct Slot {  // released on every way out, exceptions included
+      Daemon& d;
+      asio::ip::address from;
+      Slot(Daemon& dd, asio::ip::address f) : d(dd), from(f) {
+        ++d.direct_handshakes_;
+        ++d.handshakes_from_[from];
+      }
+      ~Slot() {
+        --d.direct_handshakes_;
+        if (--d.handshakes_from_[from] == 0) d.handshakes_from_.erase(from);
+      }
+    };
+    std::optional<Slot> slot(std::in_place, *this, from);
     auto established =
         co_await net::Channel::Establish(std::move(sock), std::move(*session), limits);
-    --direct_handshakes_;
+    slot.reset();
     if (!established) co_return;  // a stranger, a failed handshake, a timeout
     auto conn = std::make_shared<DirectConn>();
     conn->channel = std::move(*established);
     const auto remote = conn->channel->session().remote_static();
     if (!remote) co_return;
+    // One link per contact device: a new one replaces the old (a contact
+    // cannot hold every slot).
+    if (auto old = links_by_peer_[*remote].lock()) old->channel->Close();
+    links_by_peer_[*remote] = conn;
+    std::erase_if(links_by_peer_, [](const auto& kv) { return kv.second.expired(); });
     direct_conns_.push_back(conn);
     for (;;) {
       auto frame = co_await conn->channel->Receive();
@@ -458,6 +488,8 @@ class Daemon {
   asio::ip::tcp::acceptor direct_acceptor_;
   std::vector<std::weak_ptr<DirectConn>> direct_conns_;  // io thread
   std::size_t direct_handshakes_ = 0;                     // io thread
+  std::map<asio::ip::address, std::size_t> handshakes_from_;  // io thread
+  std::map<ByteArray<32>, std::weak_ptr<DirectConn>> links_by_peer_;  // io thread
   std::mutex direct_mu_;
   std::set<ByteArray<32>> direct_peers_;  // guarded by direct_mu_
   asio::signal_set signals_;
@@ -486,8 +518,10 @@ asio::awaitable<void> Session::Run() {
       break;
     }
     std::string line = buffer_.substr(0, n - 1);
+    crypto::Wipe(MutableByteSpan(reinterpret_cast<std::uint8_t*>(buffer_.data()), n));
     buffer_.erase(0, n);
     auto req = api::ParseRequest(line);
+    api::WipeLine(line);
     if (!req) {
       Write(api::FormatResponse(api::ErrorResponse(0, req.error())));
       continue;
@@ -511,8 +545,10 @@ void Session::WriteNext() {
   writing_ = true;
   asio::async_write(socket_, asio::buffer(out_.front()),
                     [self = shared_from_this()](const std::error_code& ec, std::size_t) {
+                      api::WipeLine(self->out_.front());
                       self->out_.pop_front();
                       if (ec) {
+                        for (auto& l : self->out_) api::WipeLine(l);
                         self->out_.clear();
                         self->writing_ = false;
                         return;
@@ -569,15 +605,26 @@ std::optional<Result<api::v1::Response>> CallDaemon(const fs::path& profile_dir,
     (void)google::protobuf::util::MessageToJsonString(req, &line, opts);
   }
   line.push_back('\n');
+  std::string in;
+  constexpr std::size_t kReadChunk = 4096;
+  char buf[kReadChunk];
+  struct WipeAll {  // what was sent and read holds message texts and names
+    std::string& line;
+    std::string& in;
+    char* buf;
+    ~WipeAll() {
+      api::WipeLine(line);
+      api::WipeLine(in);
+      crypto::Wipe(MutableByteSpan(reinterpret_cast<std::uint8_t*>(buf), kReadChunk));
+    }
+  } wipe_all{line, in, buf};
   const Error lost{Errc::kIo, "lost the connection to the daemon"};
   for (std::size_t off = 0; off < line.size();) {
     const ssize_t n = ::send(fd, line.data() + off, line.size() - off, MSG_NOSIGNAL);
     if (n <= 0) return Result<api::v1::Response>(lost);
     off += static_cast<std::size_t>(n);
   }
-  std::string in;
   const auto until = std::chrono::steady_clock::now() + timeout;
-  char buf[4096];
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         until - std::chrono::steady_clock::now());

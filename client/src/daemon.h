@@ -18,8 +18,10 @@
 // Direct links (--listen): a TCP listener on the io thread. Each connection
 // runs Noise_XK as responder with the profile's Noise key; the initiator must
 // prove the Noise key of a contact's card (else it is dropped after message 3,
-// DESIGN §5; handshakes in progress count against the limit and must finish
-// within kDirectHandshakeTimeout). Its PeerMessages go to the worker, which commits each one
+// DESIGN §5). Handshakes have their own pool (kMaxDirectHandshakes, at most
+// kMaxDirectHandshakesPerAddress from one IP address) and must finish within
+// kDirectHandshakeTimeout; one link per contact device (a new one replaces the
+// old). Its PeerMessages go to the worker, which commits each one
 // (Messenger::ReceiveDirect) before the io thread sends the PeerAck. Limits:
 // kMaxDirectConnections at once; kMaxDirectInFlight unacknowledged messages
 // per connection (a peer that sends more is cut off); kMaxQueuedDirect
@@ -42,6 +44,11 @@ namespace rhizome::client {
 inline constexpr std::size_t kMaxApiConnections = 16;
 inline constexpr std::size_t kMaxQueuedRequests = 256;
 inline constexpr std::size_t kMaxDirectConnections = 64;
+// Handshakes in progress are a separate, smaller pool (anyone can start one),
+// and one address may hold only a few of them: a stranger holding silent
+// connections cannot take the slots contacts need.
+inline constexpr std::size_t kMaxDirectHandshakes = 16;
+inline constexpr std::size_t kMaxDirectHandshakesPerAddress = 4;
 inline constexpr std::size_t kMaxQueuedDirect = 1024;
 // A direct link's handshake must finish within this (a slow or silent dialler
 // holds one of kMaxDirectConnections, and delays a SIGTERM exit, at most this long).

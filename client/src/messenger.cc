@@ -748,10 +748,12 @@ struct Messenger::Impl {
   Result<std::vector<PeerTarget>> DirectTargets(std::int64_t contact_id) {
     std::vector<PeerTarget> out;
     if (!peer_connect) return out;
-    auto st = db.Prepare("SELECT peer_card FROM contacts WHERE id = ?1 AND state != ?2 AND "
-                         "peer_card IS NOT NULL");
+    // SECURITY: only confirmed contacts made through a --direct invite (our
+    // own opt-in; a relay-only contact's card may name an address too).
+    auto st = db.Prepare("SELECT peer_card FROM contacts WHERE id = ?1 AND state = ?2 AND "
+                         "direct = 1 AND peer_card IS NOT NULL");
     if (!st) return st.error();
-    st->Bind(1, contact_id).Bind(2, static_cast<std::int64_t>(ContactState::kFailed));
+    st->Bind(1, contact_id).Bind(2, static_cast<std::int64_t>(ContactState::kConfirmed));
     auto row = st->Step();
     if (!row) return row.error();
     if (!*row) return out;
@@ -763,23 +765,25 @@ struct Messenger::Impl {
     return out;
   }
 
-  // Contacts a direct link may come from: a recorded card (its Noise key,
-  // certified by the identity key) and not failed. By Noise key, hex.
-  std::map<std::string, std::int64_t> direct_contacts;
+  // Contacts a direct link may come from: confirmed (the Noise_KK
+  // confirmation proved their keys), with their card's Noise key (certified by
+  // the identity key). By Noise key, hex; several contacts may share one (the
+  // same two people met twice), and a payload is offered to each in turn.
+  std::map<std::string, std::vector<std::int64_t>> direct_contacts;
 
   Status RefreshDirectContacts() {
-    auto st = db.Prepare("SELECT id, peer_card FROM contacts WHERE state != ?1 AND "
-                         "peer_card IS NOT NULL");
+    auto st = db.Prepare("SELECT id, peer_card FROM contacts WHERE state = ?1 AND "
+                         "peer_card IS NOT NULL ORDER BY id");
     if (!st) return st.error();
-    st->Bind(1, static_cast<std::int64_t>(ContactState::kFailed));
-    std::map<std::string, std::int64_t> fresh;
+    st->Bind(1, static_cast<std::int64_t>(ContactState::kConfirmed));
+    std::map<std::string, std::vector<std::int64_t>> fresh;
     for (;;) {
       auto row = st->Step();
       if (!row) return row.error();
       if (!*row) break;
       auto card = protocol::ParseContactCard(st->ColumnBlob(1));
       if (!card) return kDamaged;
-      fresh[ToHex(card->noise_key)] = st->ColumnInt64(0);
+      fresh[ToHex(card->noise_key)].push_back(st->ColumnInt64(0));
     }
     direct_contacts.swap(fresh);
     return {};
@@ -827,11 +831,13 @@ struct Messenger::Impl {
     return nullptr;
   }
 
-  // The peer committed what we posted as outbox row `outbox_id`.
-  Status DirectAcked(std::int64_t outbox_id) {
-    auto st = db.Prepare("SELECT message_row, needs_receipt FROM outbox WHERE id = ?1");
+  // The peer committed what we posted as outbox row `outbox_id` with this
+  // delivery id (a reused row id, or a later post of the row, does not match).
+  Status DirectAcked(std::int64_t outbox_id, const protocol::Id& delivery) {
+    auto st = db.Prepare("SELECT message_row, needs_receipt FROM outbox WHERE id = ?1 AND "
+                         "direct_delivery = ?2");
     if (!st) return st.error();
-    st->Bind(1, outbox_id);
+    st->Bind(1, outbox_id).Bind(2, delivery);
     auto row = st->Step();
     if (!row) return row.error();
     if (!*row) return {};  // the receipt came first, or a relay copy finished it
@@ -846,7 +852,8 @@ struct Messenger::Impl {
       del->Bind(1, outbox_id);
       RHIZOME_TRY(del->Run());
     } else {
-      auto up = db.Prepare("UPDATE outbox SET direct_pending = 0 WHERE id = ?1");
+      auto up = db.Prepare(
+          "UPDATE outbox SET direct_pending = 0, direct_delivery = NULL WHERE id = ?1");
       if (!up) return up.error();
       up->Bind(1, outbox_id);
       RHIZOME_TRY(up->Run());
@@ -874,7 +881,7 @@ struct Messenger::Impl {
         for (const auto& id : peer.port->TakeAcks(wait)) {
           auto p = peer.posted.find(id);
           if (p == peer.posted.end()) continue;
-          RHIZOME_TRY(DirectAcked(p->second));
+          RHIZOME_TRY(DirectAcked(p->second, id));
           peer.posted.erase(p);
         }
       }
@@ -913,7 +920,9 @@ struct Messenger::Impl {
         if (!out) return out.error();
         paths = std::move(*out);
       }
-      bool ok = false;
+      bool ok = false;             // a relay stored it (durable)
+      bool direct_posted = false;  // on a direct link: counts only once acked
+      std::optional<protocol::Id> delivery;
       bool direct_only = false;
       if (!r.path) {
         auto known = targets_of.find(r.contact_id);
@@ -927,12 +936,13 @@ struct Messenger::Impl {
           auto peer = PeerFor(links, *targets);
           if (!peer) return peer.error();
           if (*peer != nullptr) {
-            protocol::Id delivery{};
-            rng.Fill(delivery);
-            auto posted = (*peer)->port->Post(delivery, r.ciphertext);
+            protocol::Id id{};
+            rng.Fill(id);
+            auto posted = (*peer)->port->Post(id, r.ciphertext);
             if (posted) {
-              (*peer)->posted[delivery] = r.id;
-              ok = true;
+              (*peer)->posted[id] = r.id;
+              delivery = id;
+              direct_posted = true;
               ++uploaded;
               direct_only = r.attempts == 0;
             } else if (posted.error().code == Errc::kLimitExceeded && r.attempts == 0) {
@@ -976,18 +986,20 @@ struct Messenger::Impl {
         RHIZOME_TRY(txn->Commit());
         continue;
       }
-      if (!ok) continue;  // stays due: the next pass tries again
+      if (!ok && !direct_posted) continue;  // stays due: the next pass tries again
       auto txn = db.Begin();
       if (!txn) return txn.error();
-      if (direct_only) {
-        // Kept (whatever its kind) until the ack; due again with backoff, or
-        // at once if the link closes first (RequeuePosted).
-        const std::uint64_t delay = kFirstRetrySeconds;
+      if (!ok) {
+        // Only a direct link has it, not yet acked: kept whatever its kind
+        // until DirectAcked (matching this delivery id); due again with
+        // backoff, or at once if the link closes first (RequeuePosted).
+        const std::uint64_t delay =
+            std::min(kMaxRetrySeconds, kFirstRetrySeconds << std::min<std::uint64_t>(r.attempts, 10));
         auto up = db.Prepare(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?1, direct_pending = 1 "
-            "WHERE id = ?2");
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?1, direct_pending = 1, "
+            "direct_delivery = ?3 WHERE id = ?2");
         if (!up) return up.error();
-        up->Bind(1, I64(now() + delay)).Bind(2, r.id);
+        up->Bind(1, I64(now() + delay)).Bind(2, r.id).Bind(3, *delivery);
         RHIZOME_TRY(up->Run());
       } else if (r.keep != Keep::kUntilUploaded) {
         const std::uint64_t delay =
@@ -1093,7 +1105,19 @@ struct Messenger::Impl {
   Status ApplyCardUpdate(ContactRow& c, std::uint64_t seq, ByteSpan body) {
     auto card = protocol::ParseContactCard(body);  // includes the device certificate check
     if (!card) return {};  // nothing to apply; the envelope is consumed
-    if (!c.identity_key || card->identity_key != *c.identity_key) {
+    // v1 has no Noise key rotation: a card with another Noise key is refused
+    // the same way (it would let a contact take over another's direct link).
+    auto current = db.Prepare("SELECT peer_card FROM contacts WHERE id = ?1");
+    if (!current) return current.error();
+    current->Bind(1, c.id);
+    auto cur_row = current->Step();
+    if (!cur_row) return cur_row.error();
+    bool noise_changed = true;
+    if (*cur_row && !current->ColumnIsNull(0)) {
+      auto old_card = protocol::ParseContactCard(current->ColumnBlob(0));
+      noise_changed = !old_card || old_card->noise_key != card->noise_key;
+    }
+    if (!c.identity_key || card->identity_key != *c.identity_key || noise_changed) {
       auto flag = db.Prepare("UPDATE contacts SET key_refused_at = ?1 WHERE id = ?2");
       if (!flag) return flag.error();
       flag->Bind(1, I64(std::max<std::uint64_t>(now(), 1))).Bind(2, c.id);
@@ -2242,33 +2266,29 @@ Result<bool> Messenger::ReceiveDirect(ByteSpan peer_noise_key, ByteSpan blob) {
   if (it == im.direct_contacts.end()) {
     RHIZOME_TRY(im.RefreshDirectContacts());
     it = im.direct_contacts.find(key);
-    if (it == im.direct_contacts.end()) return false;  // no longer a contact
+    if (it == im.direct_contacts.end()) return false;  // no longer a confirmed contact
   }
-  const std::int64_t contact_id = it->second;
-  SyncReport report;
-  auto r = im.HandleContactPayload(contact_id, blob, report);
-  if (!r) {
-    if (r.error().code == Errc::kIo || r.error().code == Errc::kCorrupt) return r.error();
-    return false;
-  }
-  switch (*r) {
-    case Impl::Outcome::kLater:
-      return false;
-    case Impl::Outcome::kHeld: {
-      auto txn = im.db.Begin();
-      if (!txn) return txn.error();
-      RHIZOME_TRY(im.Hold(contact_id, blob));
-      RHIZOME_TRY(txn->Commit());
-      return true;
+  // SECURITY / no loss: several contacts may hold this Noise key (the same
+  // two people made contact twice); the payload is offered to each until one
+  // session takes it, so it is never acked on the strength of the wrong one.
+  // Only confirmed contacts are candidates, so nothing is "held".
+  const std::vector<std::int64_t> candidates = it->second;
+  bool later = false;
+  for (const std::int64_t contact_id : candidates) {
+    SyncReport report;
+    auto r = im.HandleContactPayload(contact_id, blob, report);
+    if (!r) {
+      if (r.error().code == Errc::kIo || r.error().code == Errc::kCorrupt) return r.error();
+      later = true;
+      continue;
     }
-    case Impl::Outcome::kProcessed:
-      if (auto st = im.RetryHeld(contact_id, report); !st && st.error().code == Errc::kIo) {
-        return st.error();
-      }
-      return true;
-    default:
-      return true;
+    if (*r == Impl::Outcome::kProcessed || *r == Impl::Outcome::kDuplicate) return true;
+    if (*r == Impl::Outcome::kLater || *r == Impl::Outcome::kHeld) later = true;
   }
+  // No session of this peer can read it: like a relay copy that does not
+  // decrypt, it is acked (dropped) so one bad message never blocks the link;
+  // unless a contact could not look at it now.
+  return !later;
 }
 
 }  // namespace rhizome::client

@@ -152,7 +152,9 @@ CREATE INDEX messages_by_expiry ON messages (expires_at);
     // 2 -> 3: direct links (Noise XK between daemons; docs/client-storage.md).
     // invites.direct / contacts.direct: our direct address goes into the
     // invite and into our card for that contact. outbox.direct_pending: the
-    // last attempt went over a direct link only and its ack has not come.
+    // last attempt went over a direct link and its ack has not come;
+    // outbox.direct_delivery: that post's delivery id (an ack must match it:
+    // row ids are reused once the newest row is deleted).
     // Card updates inside a session: contacts.peer_card_seq (the envelope seq
     // of the card in force) and contacts.key_refused_at (when a card with
     // another identity key was refused; 0 = never).
@@ -161,6 +163,7 @@ CREATE INDEX messages_by_expiry ON messages (expires_at);
 ALTER TABLE invites ADD COLUMN direct INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE contacts ADD COLUMN direct INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE outbox ADD COLUMN direct_pending INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN direct_delivery BLOB;
 ALTER TABLE contacts ADD COLUMN peer_card_seq INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE contacts ADD COLUMN key_refused_at INTEGER NOT NULL DEFAULT 0;
 )sql",

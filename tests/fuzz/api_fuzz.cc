@@ -96,10 +96,13 @@ const fs::path& Template() {
   return dir;
 }
 
+// Removes the process's profiles at exit. Holds its own copy of the path:
+// statics are destroyed in reverse order of construction.
 struct Cleanup {
+  fs::path root;
   ~Cleanup() {
     std::error_code ec;
-    fs::remove_all(Template(), ec);
+    fs::remove_all(root, ec);
   }
 };
 
@@ -108,8 +111,8 @@ struct Cleanup {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const bool ready = crypto::Init().ok();
   FUZZ_CHECK(ready);
-  static Cleanup cleanup;
   const fs::path root = Template();
+  static Cleanup cleanup{root};
   const fs::path work = root / "work";
   std::error_code ec;
   fs::remove_all(work, ec);

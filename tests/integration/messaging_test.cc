@@ -588,5 +588,36 @@ TEST_F(MessagingTest, RelayKeyRotationIsFollowedAndStored) {
   EXPECT_TRUE(delivered);
 }
 
+// Review finding: v1 has no Noise key rotation. A card update that keeps the
+// identity key but names another Noise key (certified by that identity) would
+// let a contact claim another contact's direct link; it is refused like an
+// identity change.
+TEST_F(MessagingTest, CardWithAChangedNoiseKeyIsRefused) {
+  ASSERT_TRUE((*alice_)->SetDirectAddress(protocol::DirectAddress{"192.0.2.1", 7400}).ok());
+  Connect(/*direct=*/true);
+  alice_->messenger.reset();
+  auto& db = alice_->profile->db();
+  auto id = storage::LoadIdentity(db);
+  ASSERT_TRUE(id.ok());
+  id->noise = crypto::X25519Generate(crypto::SystemRandom());
+  auto cert = crypto::Ed25519Sign(id->signing.secret_key,
+                                  protocol::DeviceCertificateMessage(id->noise.public_key));
+  ASSERT_TRUE(cert.ok());
+  id->certificate = *cert;
+  ASSERT_TRUE(db.Exec("DELETE FROM identity").ok());
+  ASSERT_TRUE(storage::SaveIdentity(db, *id).ok());
+  auto reopened = Messenger::Open(*alice_->profile, crypto::SystemRandom(),
+                                  client::RelayLinkConnector(), [this] { return alice_->clock; });
+  ASSERT_TRUE(reopened.ok());
+  alice_->messenger.emplace(std::move(*reopened));
+  ASSERT_TRUE((*alice_)->SetDirectAddress(protocol::DirectAddress{"198.51.100.66", 7400}).ok());
+  SyncOk(*alice_);
+  SyncOk(*bob_);
+  auto after = FindContact(*bob_, "Alice");
+  ASSERT_TRUE(after.has_value());
+  EXPECT_NE(after->key_refused_at, 0u);
+  EXPECT_EQ(after->direct_address, "192.0.2.1:7400") << "the card with a new Noise key was applied";
+}
+
 }  // namespace
 }  // namespace rhizome::testing
