@@ -1,5 +1,7 @@
 #include "rhizome/client/peer_link.h"
 
+#include "blocking_channel.h"
+
 #include <algorithm>
 #include <asio.hpp>
 #include <exception>
@@ -18,8 +20,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The channel's own deadline lies beyond Connect's, so the caller's decides.
-constexpr std::chrono::milliseconds kChannelDeadlineSlack{1'000};
 constexpr std::chrono::milliseconds kCloseDrainTimeout{100};
 
 constexpr Error kClosed{Errc::kIo, "direct link closed"};
@@ -30,23 +30,13 @@ constexpr Error kBusy{Errc::kLimitExceeded, "direct link is busy"};
 struct PeerLink::Impl {
   // Declared first, destroyed last: pending coroutine frames go with it.
   asio::io_context io;
-  std::optional<Result<std::shared_ptr<net::Channel>>> connect_result;
   std::shared_ptr<net::Channel> channel;
   std::set<protocol::Id> in_flight;    // posted, not yet acknowledged
   std::vector<protocol::Id> acked;     // acknowledged, not yet taken
   bool closed = false;
 
-  // Runs the event loop until done() or the deadline; returns done().
   bool RunUntil(const std::function<bool()>& done, std::chrono::milliseconds deadline) {
-    const auto until = Clock::now() + deadline;
-    while (!done()) {
-      if (Clock::now() >= until) return false;
-      if (io.run_one_until(until) == 0 && io.stopped()) {
-        io.restart();
-        return done();
-      }
-    }
-    return true;
+    return internal::RunUntil(io, done, deadline);
   }
 
   // Runs what is ready without waiting (writes posted frames, reads acks).
@@ -111,34 +101,17 @@ Result<PeerLink> PeerLink::Connect(const PeerTarget& target, const crypto::X2551
   cfg.local_statics = {&self};
   cfg.remote_static = target.noise_key;
   cfg.peer_versions = target.versions;
-  net::ChannelLimits limits;
-  limits.handshake_timeout = deadline + kChannelDeadlineSlack;
-
   auto impl = std::make_unique<Impl>();
   Impl* raw = impl.get();
-  asio::co_spawn(
-      raw->io,
-      [raw, host = target.address.host, port = target.address.port, &cfg,
-       &limits]() -> asio::awaitable<void> {
-        // Runs inside RunUntil below, while `cfg` is alive; Connect creates the
-        // session before it returns the awaitable.
-        auto connecting = net::Channel::Connect(host, port, cfg, crypto::SystemRandom(), limits);
-        raw->connect_result.emplace(co_await std::move(connecting));
-      },
-      [raw](std::exception_ptr e) {
-        if (e && !raw->connect_result) {
-          raw->connect_result.emplace(Error{Errc::kInternal, "direct link failed"});
-        }
-      });
-  raw->RunUntil([raw] { return raw->connect_result.has_value(); }, deadline);
-  if (!raw->connect_result) return Error{Errc::kIo, "direct link timed out"};
-  if (!*raw->connect_result) {
-    const Error e = raw->connect_result->error();
+  auto connected =
+      internal::ConnectWithin(raw->io, target.address.host, target.address.port, cfg, deadline);
+  if (!connected) return Error{Errc::kIo, "direct link timed out"};
+  if (!*connected) {
+    const Error e = connected->error();
     if (e.code == Errc::kUnsupported) return e;
     return Error{Errc::kIo, "peer unreachable"};
   }
-  raw->channel = std::move(**raw->connect_result);
-  raw->connect_result.reset();
+  raw->channel = std::move(**connected);
   asio::co_spawn(raw->io, raw->ReceiveLoop(), [raw](std::exception_ptr e) {
     if (e) {
       raw->channel->Close();

@@ -1,5 +1,7 @@
 #include "rhizome/client/relay_link.h"
 
+#include "blocking_channel.h"
+
 #include <algorithm>
 #include <asio.hpp>
 #include <deque>
@@ -20,10 +22,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using protocol::RelayCommandCode;
 
-// The channel's own handshake deadline lies this far beyond Connect's, so the
-// caller's deadline always decides ("relay connection timed out") and the
-// channel's timer only cleans up.
-constexpr std::chrono::milliseconds kChannelDeadlineSlack{1'000};
 // How long Close() lets the event loop finish the receive loop.
 constexpr std::chrono::milliseconds kCloseDrainTimeout{100};
 // Corr ids of commands whose caller stopped waiting, remembered so their late
@@ -84,7 +82,6 @@ struct RelayLink::Impl {
   // Declared first, destroyed last: pending coroutine frames (which may hold
   // the channel) go with it.
   asio::io_context io;
-  std::optional<Result<std::shared_ptr<net::Channel>>> connect_result;
   std::shared_ptr<net::Channel> channel;
   // Replies not yet claimed by a waiting call, at most kMaxRelayLinkPendingReplies.
   std::deque<protocol::RelayReply> inbox;
@@ -98,18 +95,8 @@ struct RelayLink::Impl {
   std::size_t statements_ignored = 0;
   Errc last_ignored_reason = Errc::kInternal;
 
-  // Runs the event loop until done() or the deadline; returns done().
   bool RunUntil(const std::function<bool()>& done, std::chrono::milliseconds deadline) {
-    const auto until = Clock::now() + deadline;
-    while (!done()) {
-      if (Clock::now() >= until) return false;
-      if (io.run_one_until(until) == 0 && io.stopped()) {
-        // Nothing left to run: nothing more can happen.
-        io.restart();
-        return done();
-      }
-    }
-    return true;
+    return internal::RunUntil(io, done, deadline);
   }
 
   asio::awaitable<void> ReceiveLoop() {
@@ -262,37 +249,19 @@ Result<RelayLink> RelayLink::Connect(const protocol::RelayAddress& address,
   cfg.remote_static = address.noise_key;
   cfg.psk = &psk;
   cfg.peer_versions = address.versions;
-  net::ChannelLimits limits;
-  limits.handshake_timeout = deadline + kChannelDeadlineSlack;
-
   auto impl = std::make_unique<Impl>(address, followed_serial);
   Impl* raw = impl.get();
-  asio::co_spawn(
-      raw->io,
-      [raw, host = address.host, port = address.port, &cfg, &limits]() -> asio::awaitable<void> {
-        // Runs inside RunUntil below, while `cfg` and `psk` are alive.
-        // Channel::Connect creates the session before it returns the
-        // awaitable, so neither is used after this line.
-        auto connecting = net::Channel::Connect(host, port, cfg, crypto::SystemRandom(), limits);
-        raw->connect_result.emplace(co_await std::move(connecting));
-      },
-      [raw](std::exception_ptr e) {
-        if (e && !raw->connect_result) {
-          raw->connect_result.emplace(Error{Errc::kInternal, "relay connection failed"});
-        }
-      });
-  raw->RunUntil([raw] { return raw->connect_result.has_value(); }, deadline);
-  if (!raw->connect_result) {
+  auto connected = internal::ConnectWithin(raw->io, address.host, address.port, cfg, deadline);
+  if (!connected) {
     // The pending connect is abandoned with `impl` (its io_context).
     return Error{Errc::kIo, "relay connection timed out"};
   }
-  if (!*raw->connect_result) {
-    const Error e = raw->connect_result->error();
+  if (!*connected) {
+    const Error e = connected->error();
     if (e.code == Errc::kIo) return Error{Errc::kIo, "relay unreachable"};
     return e;
   }
-  raw->channel = std::move(**raw->connect_result);
-  raw->connect_result.reset();
+  raw->channel = std::move(**connected);
   asio::co_spawn(raw->io, raw->ReceiveLoop(), [raw](std::exception_ptr e) {
     if (e) {
       raw->channel->Close();

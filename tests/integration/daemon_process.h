@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "child_process.h"
@@ -138,6 +139,26 @@ class Node {
 };
 
 inline bool IsOk(const std::optional<nlohmann::json>& r) { return r && !r->is_discarded() && !r->contains("error"); }
+
+// Waits (up to `deadline`) until each node has exactly one contact and it is
+// confirmed; returns the name `a` gave its contact, or nullopt.
+inline std::optional<std::string> WaitConfirmed(Node& a, Node& b,
+                                                std::chrono::milliseconds deadline) {
+  const nlohmann::json contacts = {{"contacts", nlohmann::json::object()}};
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < until) {
+    auto ca = a.Call(contacts);
+    auto cb = b.Call(contacts);
+    if (IsOk(ca) && IsOk(cb) && (*ca)["contacts"]["contacts"].size() == 1 &&
+        (*cb)["contacts"]["contacts"].size() == 1 &&
+        (*ca)["contacts"]["contacts"][0]["status"] == "confirmed" &&
+        (*cb)["contacts"]["contacts"][0]["status"] == "confirmed") {
+      return (*ca)["contacts"]["contacts"][0]["name"].get<std::string>();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return std::nullopt;
+}
 
 
 }  // namespace rhizome::testing

@@ -75,20 +75,9 @@ class DirectLinkTest : public ::testing::Test {
         {{"inviteCreate", {{"uses", 1}, {"lifetimeSeconds", 3600}, {"direct", true}}}});
     ASSERT_TRUE(IsOk(invite)) << (invite ? invite->dump() : "no answer");
     ASSERT_TRUE(IsOk(b_->Call({{"accept", {{"code", (*invite)["invite"]["code"]}, {"name", "Ana"}}}})));
-    const auto until = std::chrono::steady_clock::now() + 30s;
-    while (std::chrono::steady_clock::now() < until) {
-      auto ca = a_->Call({{"contacts", json::object()}});
-      auto cb = b_->Call({{"contacts", json::object()}});
-      if (IsOk(ca) && IsOk(cb) && (*ca)["contacts"]["contacts"].size() == 1 &&
-          (*cb)["contacts"]["contacts"].size() == 1 &&
-          (*ca)["contacts"]["contacts"][0]["status"] == "confirmed" &&
-          (*cb)["contacts"]["contacts"][0]["status"] == "confirmed") {
-        b_name_at_a_ = (*ca)["contacts"]["contacts"][0]["name"];
-        return;
-      }
-      std::this_thread::sleep_for(100ms);
-    }
-    FAIL() << "contacts not confirmed in 30 s";
+    auto name = WaitConfirmed(*a_, *b_, 30s);
+    ASSERT_TRUE(name.has_value()) << "contacts not confirmed in 30 s";
+    b_name_at_a_ = *name;
   }
 
   // Waits until `n` has `outgoing` messages delivered and `incoming` received;

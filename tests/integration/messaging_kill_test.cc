@@ -90,20 +90,9 @@ class MessagingKillTest : public ::testing::Test {
     ASSERT_TRUE(IsOk(invite));
     auto accepted = b_->Call({{"accept", {{"code", (*invite)["invite"]["code"]}, {"name", kNameA}}}});
     ASSERT_TRUE(IsOk(accepted)) << accepted->dump();
-    const auto until = std::chrono::steady_clock::now() + 30s;
-    while (std::chrono::steady_clock::now() < until) {
-      auto ca = a_->Call({{"contacts", json::object()}});
-      auto cb = b_->Call({{"contacts", json::object()}});
-      if (IsOk(ca) && IsOk(cb) && (*ca)["contacts"]["contacts"].size() == 1 &&
-          (*cb)["contacts"]["contacts"].size() == 1 &&
-          (*ca)["contacts"]["contacts"][0]["status"] == "confirmed" &&
-          (*cb)["contacts"]["contacts"][0]["status"] == "confirmed") {
-        peer_of_a_ = (*ca)["contacts"]["contacts"][0]["name"];
-        return;
-      }
-      std::this_thread::sleep_for(100ms);
-    }
-    FAIL() << "contacts not confirmed in 30 s";
+    auto name = WaitConfirmed(*a_, *b_, 30s);
+    ASSERT_TRUE(name.has_value()) << "contacts not confirmed in 30 s";
+    peer_of_a_ = *name;
   }
 
   // Submits up to `n` next messages from `from` (returns how many were accepted).

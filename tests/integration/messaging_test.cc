@@ -52,6 +52,15 @@ struct Person {
     EXPECT_TRUE(m.ok());
     messenger.emplace(std::move(*m));
   }
+  // Closes the Messenger and opens a new one on the same profile (as a new
+  // process would, e.g. after the identity row was changed under it).
+  void Reopen() {
+    messenger.reset();
+    auto m = Messenger::Open(*profile, crypto::SystemRandom(), client::RelayLinkConnector(),
+                             [this] { return clock; });
+    EXPECT_TRUE(m.ok());
+    if (m) messenger.emplace(std::move(*m));
+  }
   Messenger& operator*() { return *messenger; }
   Messenger* operator->() { return &*messenger; }
 
@@ -520,10 +529,8 @@ TEST_F(MessagingTest, CardWithAChangedIdentityKeyIsRefusedLoudly) {
   auto& db = alice_->profile->db();
   ASSERT_TRUE(db.Exec("DELETE FROM identity").ok());
   ASSERT_TRUE(storage::SaveIdentity(db, *other).ok());
-  auto reopened = Messenger::Open(*alice_->profile, crypto::SystemRandom(),
-                                  client::RelayLinkConnector(), [this] { return alice_->clock; });
-  ASSERT_TRUE(reopened.ok());
-  alice_->messenger.emplace(std::move(*reopened));
+  alice_->Reopen();
+  ASSERT_TRUE(alice_->messenger.has_value());
   ASSERT_TRUE((*alice_)->SetDirectAddress(protocol::DirectAddress{"198.51.100.66", 7400}).ok());
   SyncOk(*alice_);
   SyncOk(*bob_);
@@ -570,11 +577,8 @@ TEST_F(MessagingTest, RelayKeyRotationIsFollowedAndStored) {
   }
   // The queues moved with it: what is stored under the new address still flows
   // (a new Messenger connects with the stored address).
-  bob_->messenger.reset();
-  auto reopened = Messenger::Open(*bob_->profile, crypto::SystemRandom(),
-                                  client::RelayLinkConnector(), [this] { return bob_->clock; });
-  ASSERT_TRUE(reopened.ok());
-  bob_->messenger.emplace(std::move(*reopened));
+  bob_->Reopen();
+  ASSERT_TRUE(bob_->messenger.has_value());
   ASSERT_TRUE((*bob_)->Send("Alice", "reply after the rotation").ok());
   SyncOk(*bob_);
   auto ra = SyncOk(*alice_);
@@ -606,10 +610,8 @@ TEST_F(MessagingTest, CardWithAChangedNoiseKeyIsRefused) {
   id->certificate = *cert;
   ASSERT_TRUE(db.Exec("DELETE FROM identity").ok());
   ASSERT_TRUE(storage::SaveIdentity(db, *id).ok());
-  auto reopened = Messenger::Open(*alice_->profile, crypto::SystemRandom(),
-                                  client::RelayLinkConnector(), [this] { return alice_->clock; });
-  ASSERT_TRUE(reopened.ok());
-  alice_->messenger.emplace(std::move(*reopened));
+  alice_->Reopen();
+  ASSERT_TRUE(alice_->messenger.has_value());
   ASSERT_TRUE((*alice_)->SetDirectAddress(protocol::DirectAddress{"198.51.100.66", 7400}).ok());
   SyncOk(*alice_);
   SyncOk(*bob_);
