@@ -257,10 +257,11 @@ class Daemon {
       const auto from = sock.remote_endpoint(ep_ec).address();
       // SECURITY (availability): half-open links have their own small pool,
       // a few per address, so silent connections cannot lock contacts out.
+      const auto pending = handshakes_from_.find(from);
       if (ep_ec || direct_handshakes_ >= kMaxDirectHandshakes ||
-          handshakes_from_[from] >= kMaxDirectHandshakesPerAddress ||
+          (pending != handshakes_from_.end() &&
+           pending->second >= kMaxDirectHandshakesPerAddress) ||
           direct_conns_.size() >= kMaxDirectConnections) {
-        if (!ep_ec && handshakes_from_[from] == 0) handshakes_from_.erase(from);
         std::error_code ignored;
         sock.close(ignored);
         continue;

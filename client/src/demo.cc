@@ -88,7 +88,7 @@ class DemoChild {
     envp.push_back(nullptr);
     pid_t pid = 0;
     const int rc = posix_spawnp(&pid, bin.c_str(), &actions, nullptr, argv.data(), envp.data());
-    for (auto& e : env_copy) crypto::Wipe(MutableByteSpan(reinterpret_cast<std::uint8_t*>(e.data()), e.size()));
+    for (auto& e : env_copy) api::WipeLine(e);
     posix_spawn_file_actions_destroy(&actions);
     close(out[1]);
     if (rc != 0) {
@@ -247,12 +247,17 @@ Status StartDaemon(DemoDaemon& d, const std::string& relay, const fs::path& log,
   std::error_code ec;
   const fs::path self = fs::read_symlink("/proc/self/exe", ec);
   if (ec) return Error{Errc::kIo, "cannot find this program to start its daemon"};
+  // Built in place (no temporary copy of the passphrase); wiped below.
+  std::vector<std::string> env(1);
+  env[0].reserve(sizeof "RHIZOME_PASSPHRASE=" + pass.size());
+  env[0].append("RHIZOME_PASSPHRASE=").append(pass);
   d.process = std::make_unique<DemoChild>(
       self.string(),
       std::vector<std::string>{"--profile", d.dir.string(), "daemon", "--poll-ms", "200",
                                "--listen", "127.0.0.1:0"},
-      log, "daemon: listening on ", std::vector<std::string>{"RHIZOME_PASSPHRASE=" + pass});
-  crypto::Wipe(MutableByteSpan(reinterpret_cast<std::uint8_t*>(pass.data()), pass.size()));
+      log, "daemon: listening on ", env);
+  for (auto& e : env) api::WipeLine(e);
+  api::WipeLine(pass);
   if (!d.process->ok()) return Error{Errc::kIo, "could not start a demo daemon"};
   return {};
 }

@@ -767,23 +767,23 @@ struct Messenger::Impl {
 
   // Contacts a direct link may come from: confirmed (the Noise_KK
   // confirmation proved their keys), with their card's Noise key (certified by
-  // the identity key). By Noise key, hex; several contacts may share one (the
+  // the identity key). By Noise key; several contacts may share one (the
   // same two people met twice), and a payload is offered to each in turn.
-  std::map<std::string, std::vector<std::int64_t>> direct_contacts;
+  std::map<ByteArray<32>, std::vector<std::int64_t>> direct_contacts;
 
   Status RefreshDirectContacts() {
     auto st = db.Prepare("SELECT id, peer_card FROM contacts WHERE state = ?1 AND "
                          "peer_card IS NOT NULL ORDER BY id");
     if (!st) return st.error();
     st->Bind(1, static_cast<std::int64_t>(ContactState::kConfirmed));
-    std::map<std::string, std::vector<std::int64_t>> fresh;
+    std::map<ByteArray<32>, std::vector<std::int64_t>> fresh;
     for (;;) {
       auto row = st->Step();
       if (!row) return row.error();
       if (!*row) break;
       auto card = protocol::ParseContactCard(st->ColumnBlob(1));
       if (!card) return kDamaged;
-      fresh[ToHex(card->noise_key)].push_back(st->ColumnInt64(0));
+      fresh[card->noise_key].push_back(st->ColumnInt64(0));
     }
     direct_contacts.swap(fresh);
     return {};
@@ -2250,18 +2250,14 @@ Result<std::vector<ByteArray<32>>> Messenger::DirectPeers() {
   auto& im = *impl_;
   RHIZOME_TRY(im.RefreshDirectContacts());
   std::vector<ByteArray<32>> out;
-  for (const auto& [hex, id] : im.direct_contacts) {
-    auto bytes = FromHex(hex);
-    ByteArray<32> k{};
-    if (!bytes || !CopyColumn(*bytes, k)) return kDamaged;
-    out.push_back(k);
-  }
+  for (const auto& [key, ids] : im.direct_contacts) out.push_back(key);
   return out;
 }
 
 Result<bool> Messenger::ReceiveDirect(ByteSpan peer_noise_key, ByteSpan blob) {
   auto& im = *impl_;
-  const std::string key = ToHex(peer_noise_key);
+  ByteArray<32> key{};
+  if (!CopyColumn(peer_noise_key, key)) return false;
   auto it = im.direct_contacts.find(key);
   if (it == im.direct_contacts.end()) {
     RHIZOME_TRY(im.RefreshDirectContacts());
