@@ -61,6 +61,14 @@ struct Person {
     EXPECT_TRUE(m.ok());
     if (m) messenger.emplace(std::move(*m));
   }
+  // Puts another identity row under the profile (as someone holding the
+  // session state but not this identity would present), then reopens.
+  void ReplaceIdentity(const protocol::Identity& id) {
+    messenger.reset();
+    EXPECT_TRUE(profile->db().Exec("DELETE FROM identity").ok());
+    EXPECT_TRUE(storage::SaveIdentity(profile->db(), id).ok());
+    Reopen();
+  }
   Messenger& operator*() { return *messenger; }
   Messenger* operator->() { return &*messenger; }
 
@@ -525,11 +533,7 @@ TEST_F(MessagingTest, CardWithAChangedIdentityKeyIsRefusedLoudly) {
 
   auto other = protocol::GenerateIdentity(kAlice, crypto::SystemRandom());
   ASSERT_TRUE(other.ok());
-  alice_->messenger.reset();
-  auto& db = alice_->profile->db();
-  ASSERT_TRUE(db.Exec("DELETE FROM identity").ok());
-  ASSERT_TRUE(storage::SaveIdentity(db, *other).ok());
-  alice_->Reopen();
+  alice_->ReplaceIdentity(*other);
   ASSERT_TRUE(alice_->messenger.has_value());
   ASSERT_TRUE((*alice_)->SetDirectAddress(protocol::DirectAddress{"198.51.100.66", 7400}).ok());
   SyncOk(*alice_);
@@ -599,18 +603,14 @@ TEST_F(MessagingTest, RelayKeyRotationIsFollowedAndStored) {
 TEST_F(MessagingTest, CardWithAChangedNoiseKeyIsRefused) {
   ASSERT_TRUE((*alice_)->SetDirectAddress(protocol::DirectAddress{"192.0.2.1", 7400}).ok());
   Connect(/*direct=*/true);
-  alice_->messenger.reset();
-  auto& db = alice_->profile->db();
-  auto id = storage::LoadIdentity(db);
+  auto id = storage::LoadIdentity(alice_->profile->db());
   ASSERT_TRUE(id.ok());
   id->noise = crypto::X25519Generate(crypto::SystemRandom());
   auto cert = crypto::Ed25519Sign(id->signing.secret_key,
                                   protocol::DeviceCertificateMessage(id->noise.public_key));
   ASSERT_TRUE(cert.ok());
   id->certificate = *cert;
-  ASSERT_TRUE(db.Exec("DELETE FROM identity").ok());
-  ASSERT_TRUE(storage::SaveIdentity(db, *id).ok());
-  alice_->Reopen();
+  alice_->ReplaceIdentity(*id);
   ASSERT_TRUE(alice_->messenger.has_value());
   ASSERT_TRUE((*alice_)->SetDirectAddress(protocol::DirectAddress{"198.51.100.66", 7400}).ok());
   SyncOk(*alice_);
