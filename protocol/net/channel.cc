@@ -1,7 +1,10 @@
 #include "rhizome/net/channel.h"
 
+#include <unistd.h>
+
 #include <asio/experimental/awaitable_operators.hpp>
 #include <array>
+#include <cstdlib>
 #include <variant>
 
 namespace rhizome::net {
@@ -20,19 +23,86 @@ void Rethrow(std::exception_ptr e) {
 
 // One scratch buffer per network thread: idle channels hold no read buffer.
 constexpr std::size_t kScratchBytes = 64 * 1024;
-// Largest write buffer a channel keeps while a burst lasts, and between bursts.
+// Largest write buffer a channel keeps for the next batch while a burst lasts
+// (none is kept between bursts).
 constexpr std::size_t kKeptWriteBufferBytes = 256 * 1024;
-constexpr std::size_t kKeptIdleBufferBytes = 16 * 1024;
 std::uint8_t* Scratch() {
   thread_local std::array<std::uint8_t, kScratchBytes> scratch;
   return scratch.data();
+}
+
+using ContextExecutor = asio::io_context::executor_type;
+using ContextSocket = asio::basic_stream_socket<asio::ip::tcp, ContextExecutor>;
+
+// The io_context behind a socket's executor. Channel's precondition is that
+// there is one: anything else is a programming error, like a double free.
+ContextExecutor ToContextExecutor(const asio::any_io_executor& ex) {
+  if (const auto* io = ex.target<ContextExecutor>()) return *io;
+  if (const auto* strand = ex.target<asio::strand<ContextExecutor>>()) {
+    return strand->get_inner_executor();
+  }
+  std::abort();
+}
+
+// Moves an open socket onto the io_context's own executor type (its file
+// descriptor is handed over; nothing is pending on it yet). Non-blocking, as
+// ReadAvailable() needs, and with Nagle off.
+ContextSocket ToContextSocket(asio::ip::tcp::socket socket) {
+  ContextSocket out(ToContextExecutor(socket.get_executor()));
+  asio::error_code ec;
+  const auto local = socket.local_endpoint(ec);
+  if (ec) return out;  // not connected: the channel fails on its first I/O
+  const auto fd = socket.release(ec);
+  if (ec) return out;
+  out.assign(local.protocol(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    return out;
+  }
+  out.set_option(asio::ip::tcp::no_delay(true), ec);
+  out.non_blocking(true, ec);
+  return out;
+}
+
+// Long-lived handlers (an idle channel's read wait and watchdog) are allocated
+// at their exact size. Asio's default allocator recycles a per-thread cache
+// of blocks freed by earlier operations and hands out any that is large
+// enough, e.g. the ~320 bytes of a finished handshake write, which an idle
+// channel would then hold for as long as it waits.
+template <class T>
+struct ExactAllocator {
+  using value_type = T;
+  ExactAllocator() noexcept = default;
+  template <class U>
+  ExactAllocator(const ExactAllocator<U>&) noexcept {}
+  T* allocate(std::size_t n) { return std::allocator<T>().allocate(n); }
+  void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>().deallocate(p, n); }
+  template <class U>
+  bool operator==(const ExactAllocator<U>&) const noexcept {
+    return true;
+  }
+};
+
+// A handler with that allocator. (Not asio::bind_allocator: its binder adds
+// 8 bytes of padding to every pending operation.)
+template <class F>
+struct ExactHandler {
+  F f;
+  using allocator_type = ExactAllocator<void>;
+  allocator_type get_allocator() const noexcept { return {}; }
+  void operator()(const asio::error_code& ec) { f(ec); }
+};
+
+template <class F>
+ExactHandler<F> Exact(F f) {
+  return ExactHandler<F>{std::move(f)};
 }
 
 }  // namespace
 
 Channel::Channel(asio::ip::tcp::socket socket, protocol::SecureSession session,
                  ChannelLimits limits)
-    : socket_(std::move(socket)),
+    : socket_(ToContextSocket(std::move(socket))),
       session_(std::move(session)),
       limits_(limits),
       watchdog_(socket_.get_executor()),
@@ -60,9 +130,6 @@ void Channel::Close() { (void)CloseWith(Error{Errc::kIo, "connection closed"}); 
 
 asio::awaitable<Result<std::shared_ptr<Channel>>> Channel::Establish(
     asio::ip::tcp::socket socket, protocol::SecureSession session, ChannelLimits limits) {
-  asio::error_code ec;
-  socket.set_option(asio::ip::tcp::no_delay(true), ec);
-  socket.non_blocking(true, ec);
   auto self = std::make_shared<Channel>(std::move(socket), std::move(session), limits);
   self->ArmWatchdog();
   Status st = co_await self->RunHandshake();
@@ -133,9 +200,22 @@ Channel::ReadOutcome Channel::ReadAvailable(Bytes& out) {
   if (!got.empty()) {
     read_deadline_ =
         Clock::now() + (session_.established() ? limits_.idle_timeout : limits_.handshake_timeout);
-    for (auto& m : got) received_.push_back(std::move(m));
+    if (received_.empty()) {
+      received_.swap(got);
+    } else {
+      for (auto& m : got) received_.push_back(std::move(m));
+    }
   }
   return ReadOutcome::kRead;
+}
+
+Bytes Channel::TakeReceived() {
+  Bytes msg = std::move(received_[received_head_++]);
+  if (received_head_ == received_.size()) {
+    std::vector<Bytes>().swap(received_);  // an idle channel keeps no capacity
+    received_head_ = 0;
+  }
+  return msg;
 }
 
 // Waits for readability, then reads once. Written out where it is used (not
@@ -143,16 +223,16 @@ Channel::ReadOutcome Channel::ReadAvailable(Bytes& out) {
 // fewer. Yields after a successful read: without that a peer that keeps the
 // socket full would hold the (single) network thread and starve every other
 // connection, timer and posted flush.
-#define RHIZOME_READ_ONCE(out)                                                              \
-  for (;;) {                                                                                \
-    const ReadOutcome outcome = ReadAvailable(out);                                         \
-    if (outcome == ReadOutcome::kClosed) co_return close_reason_.error();                   \
-    if (outcome == ReadOutcome::kRead) {                                                    \
-      co_await asio::post(socket_.get_executor(), use_awaitable);                           \
-      break;                                                                                \
-    }                                                                                       \
-    auto [wec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, kTuple);     \
-    if (!open_) co_return close_reason_.error();                                            \
+#define RHIZOME_READ_ONCE(out)                                                             \
+  for (;;) {                                                                               \
+    const ReadOutcome outcome = ReadAvailable(out);                                        \
+    if (outcome == ReadOutcome::kClosed) co_return close_reason_;                          \
+    if (outcome == ReadOutcome::kRead) {                                                   \
+      co_await asio::post(socket_.get_executor(), use_awaitable);                          \
+      break;                                                                               \
+    }                                                                                      \
+    auto [wec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, kTuple);    \
+    if (!open_) co_return close_reason_;                                                   \
     if (wec) co_return CloseWith(Error{Errc::kIo, "connection failed"}).error();           \
   }
 
@@ -173,16 +253,11 @@ asio::awaitable<Status> Channel::RunHandshake() {
 
 asio::awaitable<Result<Bytes>> Channel::Receive() {
   while (received_head_ == received_.size()) {
-    if (!open_) co_return close_reason_.error();
+    if (!open_) co_return close_reason_;
     Bytes unexpected;
     RHIZOME_READ_ONCE(unexpected);
   }
-  Bytes msg = std::move(received_[received_head_++]);
-  if (received_head_ == received_.size()) {
-    received_.clear();
-    received_head_ = 0;
-  }
-  co_return msg;
+  co_return TakeReceived();
 }
 
 #undef RHIZOME_READ_ONCE
@@ -200,7 +275,7 @@ void Channel::FinishReceiving() {
   MessageHandler message = std::move(on_message_);
   on_closed_ = nullptr;
   on_message_ = nullptr;
-  if (closed) closed(close_reason_.error());
+  if (closed) closed(close_reason_);
 }
 
 void Channel::ReadStep() {
@@ -209,12 +284,7 @@ void Channel::ReadStep() {
   // Deliver what has been decoded, then read once more or wait.
   while (received_head_ < received_.size()) {
     if (!open_) break;
-    Bytes msg = std::move(received_[received_head_++]);
-    if (received_head_ == received_.size()) {
-      received_.clear();
-      received_head_ = 0;
-    }
-    if (!on_message_(std::move(msg))) {
+    if (!on_message_(TakeReceived())) {
       if (open_) (void)CloseWith(Error{Errc::kIo, "connection closed"});
       break;
     }
@@ -234,13 +304,13 @@ void Channel::ReadStep() {
       asio::post(socket_.get_executor(), [self] { self->ReadStep(); });
       return;
     case ReadOutcome::kWouldBlock:
-      socket_.async_wait(asio::ip::tcp::socket::wait_read,
-                         [self](const asio::error_code& ec) {
+      // The handler an idle channel keeps pending: exactly sized.
+      socket_.async_wait(Socket::wait_read, Exact([self](const asio::error_code& ec) {
                            if (ec && self->open_) {
                              (void)self->CloseWith(Error{Errc::kIo, "connection failed"});
                            }
                            self->ReadStep();
-                         });
+                         }));
       return;
   }
 }
@@ -277,7 +347,9 @@ asio::awaitable<Status> Channel::Send(ByteSpan plaintext) {
 }
 
 asio::awaitable<Status> Channel::SendWhenRoom(Bytes plaintext) {
-  if (!space_signal_) space_signal_.emplace(socket_.get_executor(), Clock::time_point::max());
+  if (!space_signal_) {
+    space_signal_ = std::make_unique<Timer>(socket_.get_executor(), Clock::time_point::max());
+  }
   while (open_ && queued_bytes_ > limits_.max_write_queue_bytes) {
     (void)co_await space_signal_->async_wait(kTuple);
   }
@@ -285,9 +357,12 @@ asio::awaitable<Status> Channel::SendWhenRoom(Bytes plaintext) {
 }
 
 asio::awaitable<void> Channel::Writer() {
-  Bytes batch = std::move(spare_);
+  Bytes batch;
   while (open_ && !out_.empty()) {
+    // The previous batch's buffer (cleared) collects what is sealed while
+    // this one is written, unless a rare large burst made it big.
     batch.clear();
+    if (batch.capacity() > kKeptWriteBufferBytes) Bytes().swap(batch);
     batch.swap(out_);
     std::size_t written = 0;
     asio::error_code ec;
@@ -308,15 +383,11 @@ asio::awaitable<void> Channel::Writer() {
       (void)CloseWith(Error{Errc::kIo, "connection failed"});
       break;
     }
-    // Keep a moderate buffer for the next batch, as out_ (no regrowth on every
-    // burst), but not the high-water mark of a rare large one.
-    if (out_.empty() && batch.capacity() <= kKeptWriteBufferBytes) {
-      batch.clear();
-      out_.swap(batch);
-    }
   }
-  // Between bursts keep at most a small buffer: idle channels stay small.
-  if (batch.capacity() <= kKeptIdleBufferBytes) spare_ = std::move(batch);
+  // Between bursts a channel holds no write buffer: idle channels stay small.
+  // (Frames still in out_ here belong to a closed channel and are never sent.)
+  queued_bytes_ -= out_.size();
+  Bytes().swap(out_);
   writing_ = false;
 }
 
@@ -345,11 +416,11 @@ void Channel::ArmWatchdog() {
     return;
   }
   watchdog_.expires_at(deadline);
-  watchdog_.async_wait([weak = weak_from_this()](const asio::error_code&) {
+  watchdog_.async_wait(Exact([weak = weak_from_this()](const asio::error_code&) {
     // Woken at the deadline or by cancel() (a sooner write deadline, or
     // close): either way re-evaluate.
     if (auto self = weak.lock()) self->ArmWatchdog();
-  });
+  }));
 }
 
 }  // namespace rhizome::net

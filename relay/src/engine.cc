@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
@@ -36,9 +37,9 @@ std::uint64_t SaturatingAdd(std::uint64_t a, std::uint64_t b) {
              : a + b;
 }
 
-// SECURITY: maps keyed by client-chosen ids (corr ids, recipient ids) use
-// SipHash with a per-engine random key, so a client cannot pick ids that all
-// land in one bucket.
+// SECURITY: client-chosen corr ids are remembered by their SipHash under a
+// per-engine random key, so a client cannot pick ids that all land in one
+// probe chain. (Recipient ids are kept in ordered maps: no hashing at all.)
 struct IdHash {
   ByteArray<crypto_shorthash_KEYBYTES> key{};
   std::size_t operator()(const Id& id) const noexcept {
@@ -52,74 +53,103 @@ struct IdHash {
 
 // The corr ids a connection used, forgotten first-in first-out beyond a cap.
 // Stored as 64-bit keyed fingerprints (a client cannot aim for a collision;
-// a chance one costs one spurious kDuplicateCorrId) in a ring, for the order,
-// and a linear-probing table, for lookups: 24 bytes per remembered id, and
-// nothing for a connection that sent no command.
+// a chance one costs one spurious kDuplicateCorrId) in one allocation: a ring,
+// for the order, preceded once there are more than kLinearIds of them by a
+// linear-probing table, for lookups. 24 bytes per remembered id (the table at
+// most half full, plus the ring); 24 bytes in the connection, nothing more
+// for a connection that sent no command, and 32 for one that sent a few.
 class CorrIdMemory {
  public:
   bool Contains(std::uint64_t fp) const {
-    if (table_.empty()) return false;
-    for (std::size_t i = fp & mask_;; i = (i + 1) & mask_) {
-      if (table_[i] == fp) return true;
-      if (table_[i] == 0) return false;
+    if (table_size_ == 0) {
+      const std::uint64_t* ring = Ring();
+      return std::find(ring, ring + count_, fp) != ring + count_;
+    }
+    const std::size_t mask = table_size_ - 1;
+    for (std::size_t i = fp & mask;; i = (i + 1) & mask) {
+      if (slots_[i] == fp) return true;
+      if (slots_[i] == 0) return false;
     }
   }
 
   // Precondition: !Contains(fp); fp != 0.
   void Remember(std::uint64_t fp, std::size_t cap) {
     if (cap == 0) return;
-    if (ring_.size() < cap) {
-      ring_.push_back(fp);
-      if (2 * ring_.size() > table_.size()) Rehash(2 * table_.size() < 16 ? 16 : 2 * table_.size());
-      Insert(fp);
+    if (count_ < cap) {
+      if (count_ == RingCapacity()) Grow();
+      Ring()[count_++] = fp;
+      if (table_size_ != 0) Insert(fp);
       return;
     }
-    Erase(ring_[next_]);
-    ring_[next_] = fp;
-    Insert(fp);
-    next_ = (next_ + 1) % ring_.size();
+    // Full: the oldest id makes room (the ring is in insertion order, oldest
+    // at next_).
+    if (table_size_ != 0) Erase(Ring()[next_]);
+    Ring()[next_] = fp;
+    if (table_size_ != 0) Insert(fp);
+    next_ = (next_ + 1) % count_;
   }
 
  private:
+  // Up to this many ids, a linear scan of the ring and no table.
+  static constexpr std::size_t kLinearIds = 4;
+
+  // The ring follows the table (if any) and holds table_size_ / 2 slots (or
+  // kLinearIds without a table), of which count_ are used.
+  std::uint64_t* Ring() const { return slots_.get() + table_size_; }
+  std::size_t RingCapacity() const {
+    if (table_size_ != 0) return table_size_ / 2;
+    return slots_ ? kLinearIds : 0;
+  }
+
   void Insert(std::uint64_t fp) {
-    std::size_t i = fp & mask_;
-    while (table_[i] != 0) i = (i + 1) & mask_;
-    table_[i] = fp;
+    const std::size_t mask = table_size_ - 1;
+    std::size_t i = fp & mask;
+    while (slots_[i] != 0) i = (i + 1) & mask;
+    slots_[i] = fp;
   }
 
   // Backward-shift deletion keeps every probe chain unbroken.
   void Erase(std::uint64_t fp) {
-    std::size_t i = fp & mask_;
-    while (table_[i] != fp) {
-      if (table_[i] == 0) return;
-      i = (i + 1) & mask_;
+    const std::size_t mask = table_size_ - 1;
+    std::size_t i = fp & mask;
+    while (slots_[i] != fp) {
+      if (slots_[i] == 0) return;
+      i = (i + 1) & mask;
     }
-    for (std::size_t j = (i + 1) & mask_; table_[j] != 0; j = (j + 1) & mask_) {
-      const std::size_t home = table_[j] & mask_;
-      // Move table_[j] into the hole at i unless its home lies in (i, j].
+    for (std::size_t j = (i + 1) & mask; slots_[j] != 0; j = (j + 1) & mask) {
+      const std::size_t home = slots_[j] & mask;
+      // Move slots_[j] into the hole at i unless its home lies in (i, j].
       const bool home_in_between = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
       if (!home_in_between) {
-        table_[i] = table_[j];
+        slots_[i] = slots_[j];
         i = j;
       }
     }
-    table_[i] = 0;
+    slots_[i] = 0;
   }
 
-  void Rehash(std::size_t size) {
-    std::vector<std::uint64_t> old;
-    old.swap(table_);
-    table_.assign(size, 0);
-    mask_ = size - 1;
-    for (std::uint64_t fp : old) {
-      if (fp != 0) Insert(fp);
+  // Only while the ring is filling (next_ == 0, the ring in insertion order):
+  // the first id makes the small ring, the one after kLinearIds the table.
+  void Grow() {
+    if (!slots_) {
+      slots_ = std::make_unique<std::uint64_t[]>(kLinearIds);
+      return;
+    }
+    const std::size_t table_size = table_size_ == 0 ? 4 * kLinearIds : 2 * table_size_;
+    std::unique_ptr<std::uint64_t[]> old = std::move(slots_);
+    const std::uint64_t* old_ring = old.get() + table_size_;
+    slots_ = std::make_unique<std::uint64_t[]>(table_size + table_size / 2);  // zeroed
+    table_size_ = table_size;
+    for (std::size_t k = 0; k < count_; ++k) {
+      Ring()[k] = old_ring[k];
+      Insert(old_ring[k]);
     }
   }
 
-  std::vector<std::uint64_t> ring_;   // grows to the cap, then is overwritten in a circle
-  std::vector<std::uint64_t> table_;  // power-of-two size, 0 = empty slot
-  std::size_t mask_ = 0;
-  std::size_t next_ = 0;
+  std::unique_ptr<std::uint64_t[]> slots_;
+  std::size_t table_size_ = 0;  // a power of two, or 0 while there is no table
+  std::uint32_t count_ = 0;     // ids remembered (<= the cap, a uint32)
+  std::uint32_t next_ = 0;      // the oldest id's ring slot, once full
 };
 
 // A message this connection received (pushed after SUB, or returned by GET)
@@ -144,19 +174,23 @@ struct QueueAccess {
   std::vector<Unacked> unacked;
 };
 
+// One connection's state. Kept small, since a relay holds thousands of idle
+// ones: 192 bytes (224 with its node in connections_), plus about 110 per
+// queue it proved the recipient key of (and about 40 in subscribers_ while it
+// subscribes). An ordered map per connection rather than a hash map: one node
+// per queue and nothing else, where libstdc++'s hash map allocates 13 buckets
+// on its first insert; and no hashing of ids at all.
 struct Connection {
-  explicit Connection(const IdHash& hash) : queues(0, hash) {}
-
   ByteArray<protocol::kMaxHandshakeHashBytes> h{};
-  std::size_t h_len = 0;  // 0: unusable hash, every authorizer fails
-  std::uint64_t tokens = 0;
-  std::uint64_t refilled_at = 0;
-  CorrIdMemory corr;
-  std::unordered_map<Id, QueueAccess, IdHash> queues;  // by recipient id
-  std::vector<Id> starved;                             // recipient ids, oldest first
-  std::size_t pushed = 0;                              // sum of queues[*].pushed
+  std::uint8_t h_len = 0;  // 0: unusable hash, every authorizer fails
   std::uint32_t queues_created = 0;
   std::uint32_t boards_created = 0;
+  std::uint32_t tokens = 0;  // at most RelayLimits::command_burst
+  std::uint64_t refilled_at = 0;
+  std::size_t pushed = 0;  // sum of queues[*].pushed
+  CorrIdMemory corr;
+  std::map<Id, QueueAccess> queues;  // by recipient id
+  std::vector<Id> starved;           // recipient ids, oldest first
 
   ByteSpan handshake_hash() const { return {h.data(), h_len}; }
 };
@@ -182,11 +216,11 @@ class Engine final : public RelayEngine {
 
   ConnectionId OnConnect(ByteSpan handshake_hash) override {
     const ConnectionId id = next_connection_++;
-    auto [it, inserted] = connections_.try_emplace(id, hash_);
+    auto [it, inserted] = connections_.try_emplace(id);
     Connection& c = it->second;
     if (!handshake_hash.empty() && handshake_hash.size() <= c.h.size()) {
       std::memcpy(c.h.data(), handshake_hash.data(), handshake_hash.size());
-      c.h_len = handshake_hash.size();
+      c.h_len = static_cast<std::uint8_t>(handshake_hash.size());
     }
     c.tokens = limits_.command_burst;
     if (key_statement_) {
@@ -254,7 +288,8 @@ class Engine final : public RelayEngine {
       const std::uint64_t rate = limits_.commands_per_second;
       const std::uint64_t burst = limits_.command_burst;
       const std::uint64_t add = (rate != 0 && elapsed > burst / rate) ? burst : elapsed * rate;
-      c.tokens = std::min<std::uint64_t>(burst, SaturatingAdd(c.tokens, add));
+      c.tokens = static_cast<std::uint32_t>(
+          std::min<std::uint64_t>(burst, SaturatingAdd(c.tokens, add)));
     }
     c.refilled_at = now;  // a clock that went back refills nothing
     if (c.tokens == 0) return false;
@@ -811,7 +846,7 @@ void Engine::AfterFailedTurn() {
   subscribers_.clear();
   for (auto& [id, c] : connections_) {
     c.queues.clear();
-    c.starved.clear();
+    std::vector<Id>().swap(c.starved);
     c.pushed = 0;
   }
 }

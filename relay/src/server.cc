@@ -76,7 +76,7 @@ std::uint16_t RelayServer::metrics_port() const {
 
 ServerCounters RelayServer::counters() const {
   ServerCounters c = counters_;
-  c.connections_open = *live_connections_;
+  c.connections_open = LiveConnections();
   return c;
 }
 
@@ -111,7 +111,7 @@ asio::awaitable<void> RelayServer::AcceptLoop() {
     }
     // Counted from accept, not from the end of the handshake: half-open
     // handshakes hold memory too.
-    if (*live_connections_ >= options_.max_connections) {
+    if (LiveConnections() >= options_.max_connections) {
       ++counters_.connections_refused;
       asio::error_code ignored;
       socket.close(ignored);
@@ -126,33 +126,39 @@ asio::awaitable<void> RelayServer::AcceptLoop() {
 // that it is driven by the channel's callbacks (net::Channel::ReceiveEach), so
 // an idle connection holds one small wait handler instead of a chain of
 // coroutine frames. A message's parsed form lives only inside HandleMessage().
+// Memory per established connection here: the channels_ entry and the close
+// callback's captures (the message callback fits inside std::function).
 asio::awaitable<void> RelayServer::Serve(tcp::socket socket) {
-  // Counts from accept to close. The counter is shared: the guard may outlive
-  // the server (a callback destroyed with the io_context at exit).
-  struct Release {
+  // Counts the handshake. The counter is shared: this frame may outlive the
+  // server (destroyed with the io_context at exit).
+  struct Handshaking {
     std::shared_ptr<std::size_t> n;
-    explicit Release(std::shared_ptr<std::size_t> counter) : n(std::move(counter)) { ++*n; }
-    ~Release() { --*n; }
-  };
-  auto release = std::make_shared<Release>(live_connections_);
+    explicit Handshaking(std::shared_ptr<std::size_t> counter) : n(std::move(counter)) { ++*n; }
+    ~Handshaking() { --*n; }
+    Handshaking(const Handshaking&) = delete;
+    Handshaking& operator=(const Handshaking&) = delete;
+  } handshaking(handshaking_);
   std::shared_ptr<net::Channel> ch = co_await Handshake(std::move(socket));
   if (ch == nullptr || stopping_) co_return;
   const ConnectionId id = engine_.OnConnect(ch->session().handshake_hash());
   channels_[id] = ch;
   if (keys_.statement) ScheduleFlush();  // sends the key statement OnConnect queued
 
-  // The callbacks live in the channel, which may outlive this server (at
-  // exit): they check `alive` before touching it.
-  std::weak_ptr<int> alive = alive_;
-  net::Channel* raw = ch.get();  // the channel owns the callbacks: never dangles
-  ch->ReceiveEach(
-      [this, alive, id, raw](Bytes frame) {
-        return !alive.expired() && !stopping_ && HandleMessage(id, *raw, frame);
-      },
-      [this, alive, id, release](const Error&) {
-        if (alive.expired()) return;
-        if (channels_.erase(id) > 0) engine_.OnDisconnect(id);
-      });
+  // The message callback captures only `this` and the id: 16 trivially
+  // copyable bytes, which std::function stores without an allocation. It is
+  // safe without a liveness check: a channel calls it only while open, and
+  // every open channel holding it is in channels_, which Stop() (and so the
+  // destructor) closes. The close callback can run after the server is gone
+  // (at io_context teardown), so it holds the server weakly.
+  const std::weak_ptr<RelayServer> server(std::shared_ptr<RelayServer>(alive_, this));
+  ch->ReceiveEach([this, id](Bytes frame) { return !stopping_ && HandleMessage(id, frame); },
+                  [server, id](const Error&) {
+                    if (auto s = server.lock()) s->OnClosed(id);
+                  });
+}
+
+void RelayServer::OnClosed(ConnectionId id) {
+  if (channels_.erase(id) > 0) engine_.OnDisconnect(id);
 }
 
 asio::awaitable<std::shared_ptr<net::Channel>> RelayServer::Handshake(tcp::socket socket) {
@@ -176,7 +182,7 @@ asio::awaitable<std::shared_ptr<net::Channel>> RelayServer::Handshake(tcp::socke
   co_return std::move(*established);
 }
 
-bool RelayServer::HandleMessage(ConnectionId id, net::Channel& ch, ByteSpan frame) {
+bool RelayServer::HandleMessage(ConnectionId id, ByteSpan frame) {
   auto message = protocol::ParseTransportMessage(frame);
   if (!message) {  // malformed: close (docs/relay.md)
     ++counters_.protocol_violations;
@@ -192,8 +198,10 @@ bool RelayServer::HandleMessage(ConnectionId id, net::Channel& ch, ByteSpan fram
       Log(LogLevel::kDebug, "closing a connection: a message that is not a relay command");
       return false;
     }
+    auto it = channels_.find(id);
+    if (it == channels_.end()) return false;
     auto pong = protocol::SerializeTransportMessage(protocol::Pong{});
-    return pong && ch.TrySend(*pong);
+    return pong && it->second->TrySend(*pong);
   }
   engine_.OnCommand(id, std::move(*command), UnixNow());
   ++commands_since_flush_;

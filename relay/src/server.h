@@ -66,7 +66,11 @@ class RelayServer {
   // Runs the NKpsk0 handshake; nullptr when it fails.
   asio::awaitable<std::shared_ptr<net::Channel>> Handshake(asio::ip::tcp::socket socket);
   // Feeds one received message to the engine. False: close the connection.
-  bool HandleMessage(ConnectionId id, net::Channel& ch, ByteSpan frame);
+  bool HandleMessage(ConnectionId id, ByteSpan frame);
+  // The channel of an established connection closed.
+  void OnClosed(ConnectionId id);
+  // Accepted and not yet closed: handshaking or established.
+  std::size_t LiveConnections() const { return *handshaking_ + channels_.size(); }
   asio::awaitable<void> ExpireLoop();
   asio::awaitable<void> MetricsAcceptLoop();
   asio::awaitable<void> ServeMetrics(asio::ip::tcp::socket socket);
@@ -78,10 +82,15 @@ class RelayServer {
   const RelayKeys& keys_;
   ServerOptions options_;
   asio::ip::tcp::acceptor acceptor_;
+  // Established connections. A channel leaves this map when it closes (or
+  // right before the server closes it), so every channel holding this
+  // server's callbacks is either here or closed: Stop() closes all of them.
   std::unordered_map<ConnectionId, std::shared_ptr<net::Channel>> channels_;
-  // Accepted, handshaking or established (shared with Serve()'s guard).
-  std::shared_ptr<std::size_t> live_connections_ = std::make_shared<std::size_t>(0);
-  // Expires with the server: channel callbacks check it before using `this`.
+  // Accepted connections still in their handshake (shared with Serve()'s
+  // guard, which may outlive the server at io_context teardown).
+  std::shared_ptr<std::size_t> handshaking_ = std::make_shared<std::size_t>(0);
+  // Expires with the server: the channels' close callbacks, which may run
+  // after it is gone (at exit), check it before using `this`.
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   bool flush_scheduled_ = false;
   bool stopping_ = false;

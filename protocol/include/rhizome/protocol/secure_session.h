@@ -27,6 +27,12 @@
 // - Handshake frames are capped at kMaxHandshakeFrameBytes.
 // - Cipher states live only in memory and are never persisted.
 //
+// Memory: once established, a session keeps its two cipher states (keys in
+// the secure pool), the handshake hash and, only while a transport frame is
+// split across OnBytes() calls, that frame's bytes: about 250 bytes in all.
+// The handshake's own state (candidates, Noise handshake state, framing
+// buffer) is freed, and its secrets wiped, as soon as it completes or fails.
+//
 // Thread safety: one session per connection, used from one thread at a time.
 #pragma once
 

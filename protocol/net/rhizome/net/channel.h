@@ -18,11 +18,19 @@
 // Backpressure: Send() waits while more than max_write_queue_bytes are queued;
 // TrySend() refuses instead.
 // Memory: an idle channel holds no read buffer (it waits for readability and
-// then reads into a per-thread scratch buffer), no writer coroutine (one runs
-// only while there is something to write), and its deadlines are one timer
-// with a callback. What remains is the socket, the session's two cipher keys
-// (secure pool) and the caller's Receive() coroutine, or with ReceiveEach()
-// one wait handler.
+// then reads into a per-thread scratch buffer), no write buffer and no writer
+// coroutine (both exist only while there is something to write), and its
+// deadlines are one timer with a callback. What remains is the socket, the
+// session's two cipher keys (secure pool) and handshake hash, and the
+// caller's Receive() coroutine, or with ReceiveEach() one wait handler. The
+// two handlers an idle channel keeps pending (the read wait and the
+// watchdog) are allocated at their exact size, not from Asio's per-thread
+// recycling cache, which would hand them a larger block left by an earlier
+// operation. About 1 KB per idle channel in all (docs/relay-internals.md).
+// Precondition: the socket's executor is an asio::io_context's (or a strand
+// over one); anything else aborts. The channel binds its socket and timers to
+// io_context::executor_type, which is smaller than any_io_executor in every
+// pending operation.
 //
 // "Idle" is measured where messages are read: the deadline moves when Receive()
 // gets a complete message, so a consumer must keep a Receive() loop running.
@@ -120,6 +128,12 @@ class Channel : public std::enable_shared_from_this<Channel> {
   Channel(asio::ip::tcp::socket socket, protocol::SecureSession session, ChannelLimits limits);
 
  private:
+  // Bound to the io_context's executor type: every pending operation stores
+  // its I/O executor, and any_io_executor is 56 bytes where this is 8.
+  using Executor = asio::io_context::executor_type;
+  using Socket = asio::basic_stream_socket<asio::ip::tcp, Executor>;
+  using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
+
   static asio::awaitable<Result<std::shared_ptr<Channel>>> ConnectWith(
       std::string host, std::uint16_t port, Result<protocol::SecureSession> session,
       ChannelLimits limits);
@@ -132,30 +146,32 @@ class Channel : public std::enable_shared_from_this<Channel> {
   // Reads what the socket has (without waiting) and feeds the session.
   enum class ReadOutcome : std::uint8_t { kRead, kWouldBlock, kClosed };
   ReadOutcome ReadAvailable(Bytes& out);
+  // The next received message; precondition: one is pending.
+  Bytes TakeReceived();
   Status Enqueue(ByteSpan plaintext);
   Status CloseWith(Error e);
 
-  asio::ip::tcp::socket socket_;
+  Socket socket_;
   protocol::SecureSession session_;
   ChannelLimits limits_;
-  bool open_ = true;
-  Status close_reason_;
+  Error close_reason_{Errc::kIo, "connection closed"};  // meaningful once !open_
 
   // Received messages not yet returned; [received_head_, size) are pending.
   // (A vector, not a deque: libstdc++'s deque allocates 512 bytes up front.)
+  // Released once drained.
   std::vector<Bytes> received_;
   std::size_t received_head_ = 0;
   Bytes out_;                      // sealed frames not yet handed to the writer
-  Bytes spare_;                    // a small write buffer kept between bursts
   std::size_t queued_bytes_ = 0;   // out_ plus what the writer is writing
-  bool writing_ = false;           // a Writer() coroutine is running
   // Cancelled to wake senders waiting for space; made on first use.
-  std::optional<asio::steady_timer> space_signal_;
-  asio::steady_timer watchdog_;
+  std::unique_ptr<Timer> space_signal_;
+  Timer watchdog_;
   MessageHandler on_message_;  // ReceiveEach
   ClosedHandler on_closed_;
   Clock::time_point read_deadline_;
   Clock::time_point write_deadline_ = Clock::time_point::max();
+  bool open_ = true;
+  bool writing_ = false;           // a Writer() coroutine is running
 };
 
 }  // namespace rhizome::net
