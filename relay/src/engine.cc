@@ -224,7 +224,7 @@ class Engine final : public RelayEngine {
     }
     c.tokens = limits_.command_burst;
     if (key_statement_) {
-      pending_.push_back(
+      early_.push_back(
           Outgoing{id, protocol::RelayReply{std::nullopt, key_statement_->Clone()}});
     }
     return id;
@@ -248,6 +248,7 @@ class Engine final : public RelayEngine {
   void OnCommand(ConnectionId connection, protocol::RelayCommand command,
                  std::uint64_t now) override;
   Result<std::vector<Outgoing>> Flush(std::uint64_t now) override;
+  std::vector<Outgoing> TakeEarly() override;
   Result<std::uint64_t> Expire(std::uint64_t now) override;
 
   Stats stats() const override {
@@ -388,7 +389,7 @@ class Engine final : public RelayEngine {
     AddUnacked(c, a, message_id, seq, /*pushed=*/true);
     a.last_pushed_seq = seq;
     ++turn_.delivered;
-    pending_.push_back(Outgoing{
+    early_.push_back(Outgoing{
         cid,
         protocol::RelayReply{std::nullopt, protocol::QueueMessage{recipient_id, message_id,
                                                                   received_at, std::move(blob)}}});
@@ -503,7 +504,8 @@ class Engine final : public RelayEngine {
   std::unordered_map<std::int64_t, ConnectionId> subscribers_;  // queue row -> subscriber
   std::int64_t next_seq_ = 1;
 
-  std::vector<Outgoing> pending_;  // replies and pushes of this turn, in order
+  std::vector<Outgoing> pending_;  // replies of this turn, in order (after the commit)
+  std::vector<Outgoing> early_;    // pushes and key statements (may precede it)
   std::optional<protocol::RelayKeyStatement> key_statement_;  // pushed after each handshake
   bool turn_failed_ = false;
   TurnCounters turn_;
@@ -837,6 +839,7 @@ void Engine::HandleBoardRead(ConnectionId cid, Connection& c, const Id& corr,
 void Engine::AfterFailedTurn() {
   store_->Rollback();
   pending_.clear();
+  early_.clear();
   turn_ = {};
   turn_failed_ = false;
   // What this turn staged is gone: reload the totals, and forget every
@@ -869,7 +872,17 @@ Result<std::vector<Outgoing>> Engine::Flush(std::uint64_t /*now*/) {
 
   std::vector<Outgoing> out;
   out.swap(pending_);
+  out.insert(out.end(), std::make_move_iterator(early_.begin()),
+             std::make_move_iterator(early_.end()));
+  early_.clear();
   // Connections that left during the turn get nothing.
+  std::erase_if(out, [this](const Outgoing& o) { return !connections_.contains(o.connection); });
+  return out;
+}
+
+std::vector<Outgoing> Engine::TakeEarly() {
+  std::vector<Outgoing> out;
+  out.swap(early_);
   std::erase_if(out, [this](const Outgoing& o) { return !connections_.contains(o.connection); });
   return out;
 }

@@ -222,6 +222,9 @@ void RelayServer::ScheduleFlush() {
 void RelayServer::FlushNow() {
   const bool had_commands = commands_since_flush_ > 0;
   commands_since_flush_ = 0;
+  // Pushes first: a delivery does not wait for the fsync (engine.h TakeEarly);
+  // the senders' acknowledgements below do.
+  Send(engine_.TakeEarly());
   auto out = engine_.Flush(UnixNow());
   if (!out) {
     ++counters_.commit_failures;
@@ -237,7 +240,11 @@ void RelayServer::FlushNow() {
     return;
   }
   if (had_commands) ++counters_.commits;
-  for (auto& o : *out) {
+  Send(std::move(*out));
+}
+
+void RelayServer::Send(std::vector<Outgoing> out) {
+  for (auto& o : out) {
     auto it = channels_.find(o.connection);
     if (it == channels_.end()) continue;
     auto bytes = protocol::SerializeTransportMessage(std::move(o.reply));

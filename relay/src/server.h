@@ -76,6 +76,8 @@ class RelayServer {
   asio::awaitable<void> ServeMetrics(asio::ip::tcp::socket socket);
   void ScheduleFlush();
   void FlushNow();
+  // Serializes and sends; closes a connection whose send queue is full.
+  void Send(std::vector<Outgoing> out);
 
   asio::io_context& io_;
   RelayEngine& engine_;

@@ -6,6 +6,7 @@
 #include <sqlcipher/sqlite3.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "rhizome/crypto/init.h"
@@ -192,6 +193,45 @@ TEST_F(RelayStoreTest, CheckpointThreadCopiesTheWalIntoTheDatabase) {
   auto messages = store->MessagesAfter((*q)->row, 0, 0, 100);
   ASSERT_TRUE(messages.ok());
   EXPECT_EQ(messages->size(), 64u);
+}
+
+// A writer that commits again right after each commit (the relay under
+// steady load) is never caught up with by PASSIVE checkpoints alone: the WAL
+// would only restart when every frame had been copied, and grew to 150 MB in a
+// 30-second load run. The checkpointer's final RESTART pass must keep it near
+// kCheckpointWalPages.
+TEST_F(RelayStoreTest, WalStaysBoundedUnderCommitsWithoutPause) {
+  auto opened = RelayStore::Open(dir(), Durability::kNoFsync);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto& store = *opened;
+  protocol::PublicKey key{};
+  key.fill(7);
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(*store->InsertQueue(IdOf(1), IdOf(2), key, 0));
+  ASSERT_TRUE(store->Commit().ok());
+  auto q = store->FindQueueByRecipient(IdOf(1));
+  ASSERT_TRUE(q.ok() && q->has_value());
+  const fs::path wal = dir() / "relay.db-wal";
+  const Bytes blob(1280, 0x5a);
+  // Each commit appends at least 2 frames (a data page and an index page), so
+  // 12,000 commits write over 24,000 frames (~96 MiB) if the WAL never restarts.
+  constexpr std::int64_t kCommits = 12000;
+  std::uintmax_t largest = 0;
+  for (std::int64_t i = 1; i <= kCommits; ++i) {
+    ASSERT_TRUE(store->Begin().ok());
+    ASSERT_TRUE(store->InsertMessage((*q)->row, i, IdOf(static_cast<std::uint8_t>(i)), 0, 100, blob)
+                    .ok());
+    if (i > 8) {
+      ASSERT_TRUE(store->DeleteMessage((*q)->row, i - 8).ok());
+    }
+    ASSERT_TRUE(store->Commit().ok());
+    if (i % 256 == 0) largest = std::max(largest, fs::file_size(wal));
+  }
+  // kCheckpointWalPages frames plus what was appended during one checkpoint.
+  EXPECT_LE(largest, std::uintmax_t{3} * kCheckpointWalPages * (4096 + 24)) << largest;
+  auto left = store->MessagesAfter((*q)->row, 0, 0, 100);
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(left->size(), 8u);
 }
 
 TEST_F(RelayStoreTest, BoardItemsStopAtTheByteBudget) {

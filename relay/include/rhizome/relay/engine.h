@@ -109,7 +109,8 @@ class RelayEngine {
   virtual void OnDisconnect(ConnectionId connection) = 0;
 
   // One command from `connection` at Unix time `now`. Its effects are staged;
-  // its reply (and any push to subscribers) comes out of the next Flush().
+  // its reply comes out of the next Flush(), its pushes to subscribers out of
+  // TakeEarly() or the next Flush().
   virtual void OnCommand(ConnectionId connection, protocol::RelayCommand command,
                          std::uint64_t now) = 0;
 
@@ -119,6 +120,15 @@ class RelayEngine {
   // nothing is returned, and the shell closes every connection; clients retry
   // whatever was not acknowledged (nothing acknowledged is ever lost).
   virtual Result<std::vector<Outgoing>> Flush(std::uint64_t now) = 0;
+  // The pushes (QueueMessage without a corr id) and key statements staged
+  // since the last Flush(), which the shell may send before the commit:
+  // a push is a delivery, not an acknowledgement, so it need not wait for
+  // the fsync (docs/relay-internals.md, "Pushes before the commit"). What is
+  // not taken comes out of the next Flush(), after the replies. If that
+  // commit fails, a message already pushed was never acknowledged to its
+  // sender, who sends it again: the recipient may see it twice (it already
+  // drops duplicates: a relay crash between commit and reply does the same).
+  virtual std::vector<Outgoing> TakeEarly() = 0;
 
   // Deletes expired messages and board items (call periodically, off the hot
   // path). Returns how many were removed.
