@@ -84,7 +84,9 @@ int Serve(const RelaySettings& settings, bool closed) {
     Log(LogLevel::kWarn,
         "--closed is ignored for an existing open relay (use `rhizome-relay rotate`)");
   }
-  auto engine = RelayEngine::Open(data, settings.limits, crypto::SystemRandom());
+  // Commits are fsynced by the server's sync thread (group commit, engine.h).
+  auto engine = RelayEngine::Open(data, settings.limits, crypto::SystemRandom(),
+                                  Durability::kFsyncByCaller);
   if (!engine) return Fail(engine.error().message);
 
   asio::io_context io(1);
@@ -129,6 +131,7 @@ int Serve(const RelaySettings& settings, bool closed) {
       server.metrics_port() != 0 ? "on" : "off");
 
   io.run();
+  if (server.failed()) return Fail("stopped: the relay database could not be synced to disk");
   return kExitOk;
 }
 

@@ -249,6 +249,7 @@ class Engine final : public RelayEngine {
                  std::uint64_t now) override;
   Result<std::vector<Outgoing>> Flush(std::uint64_t now) override;
   std::vector<Outgoing> TakeEarly() override;
+  Status SyncToDisk() override { return store_->SyncWal(); }
   Result<std::uint64_t> Expire(std::uint64_t now) override;
 
   Stats stats() const override {
@@ -864,6 +865,7 @@ Result<std::vector<Outgoing>> Engine::Flush(std::uint64_t /*now*/) {
       AfterFailedTurn();
       return kCommitFailed;
     }
+    ++stats_.commits;
   }
   stats_.messages_stored += turn_.stored;
   stats_.messages_delivered += turn_.delivered;

@@ -16,10 +16,15 @@
 #pragma once
 
 #include <asio.hpp>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "metrics.h"
 #include "relay_keys.h"
@@ -27,6 +32,10 @@
 #include "rhizome/relay/engine.h"
 
 namespace rhizome::relay {
+
+// Group commit: at most this many commands are staged in one transaction
+// while the previous commit's sync runs (then the server commits anyway).
+inline constexpr std::size_t kMaxCommandsPerCommit = 4096;
 
 struct ServerOptions {
   std::string listen_host = "127.0.0.1";
@@ -59,6 +68,9 @@ class RelayServer {
   std::uint16_t metrics_port() const;
   // The shell's counters (metrics.h); connections_open is filled in.
   ServerCounters counters() const;
+  // True once a sync of the database failed: the server stopped serving and
+  // the process should exit with an error (engine.h SyncToDisk).
+  bool failed() const { return failed_; }
 
  private:
   asio::awaitable<void> AcceptLoop();
@@ -75,9 +87,18 @@ class RelayServer {
   asio::awaitable<void> MetricsAcceptLoop();
   asio::awaitable<void> ServeMetrics(asio::ip::tcp::socket socket);
   void ScheduleFlush();
-  void FlushNow();
+  void FlushNow(bool force = false);
   // Serializes and sends; closes a connection whose send queue is full.
   void Send(std::vector<Outgoing> out);
+  // Group commit (Durability::kFsyncByCaller, engine.h): the replies of a
+  // turn that committed wait in held_ until the sync thread has run
+  // SyncToDisk() after that commit; the network thread goes on meanwhile.
+  void RequestSync(std::uint64_t generation);
+  void SyncLoop(std::weak_ptr<int> server_alive);
+  void OnSynced(std::uint64_t generation, bool ok);
+  void StopSyncThread();
+  // A sync failed: nothing more may be acknowledged (engine.h SyncToDisk).
+  void FailStop();
 
   asio::io_context& io_;
   RelayEngine& engine_;
@@ -96,6 +117,22 @@ class RelayServer {
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   bool flush_scheduled_ = false;
   bool stopping_ = false;
+  bool failed_ = false;
+  // Replies held for the sync of `generation` (turns that committed nothing
+  // queue behind them, so each connection's replies keep their order).
+  struct Held {
+    std::uint64_t generation = 0;
+    std::vector<Outgoing> out;
+  };
+  std::deque<Held> held_;
+  std::uint64_t generation_ = 0;  // commits handed to the sync thread
+  bool sync_in_flight_ = false;   // generation_ is not synced yet
+  bool flush_deferred_ = false;   // commands are staged, waiting for that sync
+  std::thread sync_thread_;
+  std::mutex sync_mu_;  // guards the three below
+  std::condition_variable sync_cv_;
+  std::uint64_t sync_requested_ = 0;
+  bool sync_stop_ = false;
   asio::steady_timer expire_timer_;
   ServerCounters counters_;
   std::size_t commands_since_flush_ = 0;

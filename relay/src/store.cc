@@ -1,9 +1,12 @@
 #include "store.h"
 
+#include <fcntl.h>
 #include <sqlcipher/sqlite3.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <climits>
 #include <condition_variable>
 #include <cstring>
@@ -326,7 +329,16 @@ struct RelayStore::Impl {
   std::atomic<bool> ckpt_final{false};
   std::condition_variable final_cv;  // wakes a writer waiting in Begin()
 
-  ~Impl() { StopCheckpointer(); }
+  // kFsyncByCaller: our own descriptor of relay.db-wal, for SyncWal(). SQLite
+  // never replaces the WAL file while a connection is open (a restart
+  // rewrites it in place, journal_size_limit truncates it), and fdatasync
+  // flushes the file whichever descriptor wrote it. -1 in the other modes.
+  int wal_fd = -1;
+
+  ~Impl() {
+    StopCheckpointer();
+    if (wal_fd >= 0) ::close(wal_fd);
+  }
 
   void RequestCheckpoint() {
     {
@@ -476,6 +488,13 @@ Status SetSynchronous(sqlite3* db, Durability durability) {
     return ExpectInt(db, "PRAGMA synchronous = OFF", "PRAGMA synchronous", 0,
                      "synchronous=OFF could not be set");
   }
+  if (durability == Durability::kFsyncByCaller) {
+    // NORMAL in WAL mode: commits are not fsynced (SyncWal() does that, off
+    // the network thread); the WAL header at each restart and every
+    // checkpoint still are.
+    return ExpectInt(db, "PRAGMA synchronous = NORMAL", "PRAGMA synchronous", 1,
+                     "synchronous=NORMAL could not be set");
+  }
   return ExpectInt(db, "PRAGMA synchronous = FULL", "PRAGMA synchronous", 2,
                    "synchronous=FULL could not be set");
 }
@@ -543,6 +562,15 @@ Result<std::unique_ptr<RelayStore>> RelayStore::Open(const fs::path& data_dir,
   RHIZOME_TRY(OpenConnection(path, impl->ckpt_conn));
   RHIZOME_TRY(SetSynchronous(impl->ckpt_conn.db, durability));
   sqlite3_wal_hook(db, &Impl::WalHook, impl.get());
+  if (durability == Durability::kFsyncByCaller) {
+    // The WAL exists by now: opening a WAL-mode database (the user_version
+    // read above) creates it.
+    const fs::path wal = data_dir / (std::string(kStoreFileName) + "-wal");
+    impl->wal_fd = ::open(wal.c_str(), O_RDWR | O_CLOEXEC);
+    if (impl->wal_fd < 0) {
+      return Error{Errc::kIo, "cannot open the relay database's write-ahead log"};
+    }
+  }
   impl->ckpt_thread = std::thread([p = impl.get()] { p->CheckpointLoop(); });
 
   fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace,
@@ -573,6 +601,16 @@ Status RelayStore::Commit() {
   }
   if (!st) Rollback();  // a failed COMMIT may leave the transaction open
   return st;
+}
+
+Status RelayStore::SyncWal() {
+  if (impl_->wal_fd < 0) return {};
+  int rc;
+  do {
+    rc = ::fdatasync(impl_->wal_fd);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) return Error{Errc::kIo, "cannot sync the relay database to disk"};
+  return {};
 }
 
 void RelayStore::Rollback() {

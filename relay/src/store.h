@@ -129,8 +129,12 @@ class RelayStore {
   bool in_transaction() const;
   // BEGIN IMMEDIATE. Precondition: !in_transaction().
   Status Begin();
-  // COMMIT (fsynced). On error the transaction is rolled back.
+  // COMMIT (fsynced, except with kFsyncByCaller: then SyncWal()). On error the
+  // transaction is rolled back.
   Status Commit();
+  // fdatasync of the WAL (Durability::kFsyncByCaller; a no-op otherwise).
+  // Thread-safe. Errors: kIo.
+  Status SyncWal();
   // ROLLBACK if a transaction is open; never fails.
   void Rollback();
 

@@ -22,7 +22,9 @@
 // healthy disk); every reply validates and serialises into one transport
 // message; replies go only to live connections; every command gets exactly
 // one reply carrying its corr id, from the Flush that follows it; Expire never
-// fails; stats stay consistent (bytes never above the configured total).
+// fails; stats stay consistent (bytes never above the configured total);
+// what TakeEarly() hands out (after half the commands, as the relay does) is
+// only pushes and key statements, never a reply.
 //
 // Memory is bounded by the small limits below and the input length.
 // Regenerating the corpus: run the replay binary with
@@ -265,7 +267,24 @@ class Harness {
   void Issue(const Conn& c, RelayCommand cmd) {
     ++expected_[c.id];
     last_corr_ = cmd.corr_id;
+    const bool take_early = (cmd.corr_id[0] & 1) != 0;  // as the relay's shell does
     engine_->OnCommand(c.id, std::move(cmd), now_);
+    if (take_early) TakeEarly();
+  }
+
+  // Pushes may leave before the commit; replies never do.
+  void TakeEarly() {
+    for (auto& o : engine_->TakeEarly()) {
+      FUZZ_CHECK(Alive(o.connection));
+      FUZZ_CHECK(!o.reply.corr_id);
+      FUZZ_CHECK(std::holds_alternative<QueueMessage>(o.reply.body) ||
+                 std::holds_alternative<rhizome::protocol::RelayKeyStatement>(o.reply.body));
+      FUZZ_CHECK(ValidateRelayReply(o.reply).ok());
+      if (auto* m = std::get_if<QueueMessage>(&o.reply.body)) {
+        if (seen_.size() >= kMaxSeenMessages) seen_.erase(seen_.begin());
+        seen_.emplace_back(m->recipient_id, m->message_id);
+      }
+    }
   }
 
   void Raw(Reader& in) {

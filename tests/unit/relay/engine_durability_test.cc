@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <iterator>
 #include <set>
+#include <thread>
 
 #include "engine_internal.h"
 #include "relay_test_util.h"
@@ -79,6 +81,69 @@ TEST_F(RelayDurabilityTest, SendIsCommittedBeforeItsReplyIsReleased) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_TRUE(IsOk(out[0].reply));
   EXPECT_EQ(CountRows(data_dir(), "messages"), 1);
+}
+
+// A push is a delivery, not an acknowledgement: the shell may send it before
+// the commit (engine.h TakeEarly). The sender's Ok still waits for Flush().
+TEST_F(RelayDurabilityTest, PushesLeaveBeforeTheCommitAndRepliesAfter) {
+  Conn recipient = Connect();
+  TestQueue q = CreateQueue(recipient);
+  ASSERT_TRUE(IsOk(Call(recipient, SubCmd(recipient, q))));
+  Conn sender = Connect();
+  ASSERT_TRUE(engine_->TakeEarly().empty());
+  engine_->OnCommand(sender.id, SendCmd(sender, q, Marked(7)), kT0);
+  auto early = engine_->TakeEarly();
+  ASSERT_EQ(early.size(), 1u);
+  EXPECT_EQ(early[0].connection, recipient.id);
+  EXPECT_FALSE(early[0].reply.corr_id);
+  auto* m = std::get_if<protocol::QueueMessage>(&early[0].reply.body);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(MarkOf(m->blob), 7u);
+  EXPECT_EQ(CountRows(data_dir(), "messages"), 0);  // not committed yet
+  EXPECT_TRUE(engine_->TakeEarly().empty());        // taken once
+  auto out = Flush();
+  ASSERT_EQ(out.size(), 1u);  // only the sender's Ok: the push is not repeated
+  EXPECT_EQ(out[0].connection, sender.id);
+  EXPECT_TRUE(IsOk(out[0].reply));
+  EXPECT_EQ(CountRows(data_dir(), "messages"), 1);
+  // The recipient's ACK, in a later turn, deletes it durably as before.
+  ASSERT_TRUE(IsOk(Call(recipient, AckCmd(q, m->message_id))));
+  EXPECT_EQ(CountRows(data_dir(), "messages"), 0);
+}
+
+// The mode the relay binary runs in: commits are not fsynced by SQLite
+// (synchronous=NORMAL); SyncToDisk() does it, and may run on another thread
+// while the engine works.
+TEST_F(RelayDurabilityTest, FsyncByCallerCommitsThenSyncsOnAnotherThread) {
+  engine_.reset();
+  auto e = RelayEngine::Open(data_dir(), limits_, rng_, Durability::kFsyncByCaller);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  engine_ = std::move(*e);
+  Conn c = Connect();
+  TestQueue q = CreateQueue(c);
+  std::atomic<bool> stop{false};
+  std::atomic<int> syncs{0};
+  std::atomic<int> failures{0};
+  std::thread syncer([&] {
+    while (!stop.load()) {
+      if (!engine_->SyncToDisk().ok()) ++failures;
+      ++syncs;
+    }
+  });
+  for (std::uint32_t i = 1; i <= 200; ++i) {
+    ASSERT_TRUE(IsOk(Call(c, SendCmd(c, q, Marked(i)))));
+  }
+  stop = true;
+  syncer.join();
+  EXPECT_GT(syncs.load(), 0);
+  EXPECT_EQ(failures.load(), 0);
+  ASSERT_TRUE(engine_->SyncToDisk().ok());
+  EXPECT_EQ(engine_->stats().commits, 202u);  // NEW, KEY and the 200 SENDs
+  Reopen();
+  Conn again = Connect();
+  auto blobs = Drain(*this, again, q);
+  ASSERT_EQ(blobs.size(), 200u);
+  EXPECT_EQ(MarkOf(blobs[199]), 200u);
 }
 
 TEST_F(RelayDurabilityTest, RepliesOfOneTurnComeOutInArrivalOrder) {

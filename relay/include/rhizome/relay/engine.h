@@ -68,12 +68,20 @@ struct RelayLimits {
 
 using ConnectionId = std::uint64_t;
 
-// How commits reach the disk. kFsync is the only mode the relay binary uses:
-// an acknowledged message survives a power loss. kNoFsync (synchronous=OFF)
-// is for the fuzz target, where one fsync per command makes the search
-// hundreds of times slower: commits still survive the process dying, only
-// not the machine.
-enum class Durability : std::uint8_t { kFsync, kNoFsync };
+// How commits reach the disk.
+// - kFsync: every Flush() commit fsyncs the WAL before it returns (SQLite's
+//   synchronous=FULL), so its replies may go out at once.
+// - kFsyncByCaller: the one the relay binary uses. A commit writes the WAL
+//   without fsyncing it (synchronous=NORMAL; checkpoints still sync); the
+//   caller must run SyncToDisk(), on any thread, after Flush() returned and
+//   before it sends that Flush()'s replies. One SyncToDisk() covers every
+//   commit that returned before it started, so a separate thread can sync
+//   while the network thread goes on (group commit; docs/relay-internals.md).
+//   An acknowledged message survives a power loss, as with kFsync.
+// - kNoFsync (synchronous=OFF) is for the fuzz target, where one fsync per
+//   command makes the search hundreds of times slower: commits still survive
+//   the process dying, only not the machine.
+enum class Durability : std::uint8_t { kFsync, kNoFsync, kFsyncByCaller };
 
 // A reply to deliver on a connection.
 struct Outgoing {
@@ -129,6 +137,13 @@ class RelayEngine {
   // sender, who sends it again: the recipient may see it twice (it already
   // drops duplicates: a relay crash between commit and reply does the same).
   virtual std::vector<Outgoing> TakeEarly() = 0;
+  // Makes every commit that returned before this call durable (fdatasync of
+  // the WAL). Thread-safe: may run on another thread while the engine is in
+  // use. A no-op for kFsync and kNoFsync. Errors: kIo "cannot sync the relay
+  // database to disk"; after one, nothing committed since the last success
+  // may be acknowledged, and the relay must stop (the WAL may have lost a
+  // frame that later ones depend on).
+  virtual Status SyncToDisk() = 0;
 
   // Deletes expired messages and board items (call periodically, off the hot
   // path). Returns how many were removed.
@@ -143,6 +158,7 @@ class RelayEngine {
     std::uint64_t messages_delivered = 0;  // pushed or returned by GET
     std::uint64_t messages_expired = 0;
     std::uint64_t bytes_stored = 0;        // currently held
+    std::uint64_t commits = 0;             // Flush() calls that committed
     std::uint64_t rejections[16] = {};     // by protocol::RelayErrorCode
   };
   virtual Stats stats() const = 0;
