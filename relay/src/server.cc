@@ -282,11 +282,13 @@ bool RelayServer::HandleMessage(ConnectionId id, ByteSpan frame) {
     return pong && it->second->TrySend(*pong);
   }
   engine_.OnCommand(id, std::move(*command), UnixNow());
-  // Its pushes now, not at the end of the turn (engine.h TakeEarly): under
-  // load a turn holds hundreds of commands, and the delivery need not wait
-  // for them.
-  Send(engine_.TakeEarly());
+  // Early in a turn its pushes leave now (engine.h TakeEarly): a delivery
+  // need not wait for the rest of the turn. Later in a long turn (under load)
+  // they leave at its end, where several frames for one connection share a
+  // write.
+  if (commands_this_turn_ < kImmediatePushCommands) Send(engine_.TakeEarly());
   ++commands_since_flush_;
+  ++commands_this_turn_;
   ScheduleFlush();
   return true;
 }
@@ -302,6 +304,7 @@ void RelayServer::ScheduleFlush() {
 }
 
 void RelayServer::FlushNow(bool force) {
+  commands_this_turn_ = 0;
   // Pushes first: a delivery does not wait for the fsync (engine.h TakeEarly);
   // the senders' acknowledgements below do.
   Send(engine_.TakeEarly());

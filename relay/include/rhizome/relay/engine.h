@@ -8,11 +8,14 @@
 //
 // Durability contract (DESIGN §9/§11): a command that changes stored state is
 // staged in an open store transaction; its reply is *held* until Flush()
-// commits that transaction durably, so nothing is acknowledged before a
-// durable commit. The shell calls Flush() once per event-loop turn, which
-// batches the commits of every command that arrived in that turn.
+// commits that transaction (and, with Durability::kFsyncByCaller, until the
+// caller's SyncToDisk() after it), so nothing is acknowledged before a
+// durable commit. The shell calls Flush() at most once per event-loop turn,
+// which batches the commits of every command staged since the last one.
 // Replies to commands that change nothing (and refusals) are released by the
-// same Flush(), in arrival order per connection.
+// same Flush(), in arrival order per connection. Pushes to subscribers are
+// deliveries, not acknowledgements: TakeEarly() hands them out before the
+// commit.
 //
 // Privacy: the engine never logs and never stores anything about connections
 // (no IPs, no handshake hashes) beyond their lifetime in memory. Stored
