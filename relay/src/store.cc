@@ -204,9 +204,12 @@ Result<std::int64_t> PragmaInt(sqlite3* db, const char* sql) {
 // sleeps 1, 2, 5, 10, ... 100 ms between tries, which would turn a 3 ms wait
 // into an 8 ms one on the network thread.
 int ShortBusyWait(void*, int tries) {
-  constexpr int kSleepUs = 100;
-  if (tries >= kStoreBusyTimeoutMs * (1000 / kSleepUs)) return 0;
-  std::this_thread::sleep_for(std::chrono::microseconds(kSleepUs));
+  using Clock = std::chrono::steady_clock;
+  thread_local Clock::time_point started;  // SQLite counts tries from 0 per wait
+  const auto now = Clock::now();
+  if (tries == 0) started = now;
+  if (now - started >= std::chrono::milliseconds(kStoreBusyTimeoutMs)) return 0;
+  std::this_thread::sleep_for(std::chrono::microseconds(100));
   return 1;
 }
 
