@@ -3,6 +3,7 @@
 #include <asio.hpp>
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -131,7 +132,14 @@ int Serve(const RelaySettings& settings, bool closed) {
       server.metrics_port() != 0 ? "on" : "off");
 
   io.run();
-  if (server.failed()) return Fail("stopped: the relay database could not be synced to disk");
+  if (server.failed()) {
+    // SECURITY/durability: exit without closing the database. SQLite's last
+    // close would checkpoint the WAL into relay.db from a page cache that an
+    // I/O error has made untrustworthy, then delete the WAL (SQLite 3.15
+    // cannot turn that off). The next start recovers from what is on disk.
+    Log(LogLevel::kError, "stopped: the relay database could not be synced to disk");
+    std::_Exit(kExitFailed);
+  }
   return kExitOk;
 }
 

@@ -250,6 +250,7 @@ class Engine final : public RelayEngine {
   Result<std::vector<Outgoing>> Flush(std::uint64_t now) override;
   std::vector<Outgoing> TakeEarly() override;
   Status SyncToDisk() override { return store_->SyncWal(); }
+  std::size_t pending_reply_bytes() const override { return pending_bytes_; }
   Result<std::uint64_t> Expire(std::uint64_t now) override;
 
   Stats stats() const override {
@@ -264,6 +265,12 @@ class Engine final : public RelayEngine {
  private:
   // ---- replies -------------------------------------------------------------
   void Reply(ConnectionId cid, const Id& corr, protocol::RelayReplyBody body) {
+    pending_bytes_ += kReplyOverheadBytes;
+    if (const auto* m = std::get_if<protocol::QueueMessage>(&body)) {
+      pending_bytes_ += m->blob.size();
+    } else if (const auto* items = std::get_if<protocol::BoardItems>(&body)) {
+      for (const auto& item : items->items) pending_bytes_ += item.blob.size();
+    }
     pending_.push_back(Outgoing{cid, protocol::RelayReply{corr, std::move(body)}});
   }
   void Refuse(ConnectionId cid, const Id& corr, RelayErrorCode code) {
@@ -271,6 +278,7 @@ class Engine final : public RelayEngine {
     if (index < std::size(stats_.rejections)) ++stats_.rejections[index];
     std::optional<Id> reply_corr;
     if (!protocol::IsAllZero(corr)) reply_corr = corr;  // a zero id is not a valid corr id
+    pending_bytes_ += kReplyOverheadBytes;
     pending_.push_back(Outgoing{cid, protocol::RelayReply{reply_corr, protocol::RelayError{code}}});
   }
   // A store operation failed: the whole turn will be rolled back by Flush.
@@ -507,6 +515,7 @@ class Engine final : public RelayEngine {
 
   std::vector<Outgoing> pending_;  // replies of this turn, in order (after the commit)
   std::vector<Outgoing> early_;    // pushes and key statements (may precede it)
+  std::size_t pending_bytes_ = 0;  // about what pending_ holds (pending_reply_bytes())
   std::optional<protocol::RelayKeyStatement> key_statement_;  // pushed after each handshake
   bool turn_failed_ = false;
   TurnCounters turn_;
@@ -840,6 +849,7 @@ void Engine::HandleBoardRead(ConnectionId cid, Connection& c, const Id& corr,
 void Engine::AfterFailedTurn() {
   store_->Rollback();
   pending_.clear();
+  pending_bytes_ = 0;
   early_.clear();
   turn_ = {};
   turn_failed_ = false;
@@ -872,11 +882,14 @@ Result<std::vector<Outgoing>> Engine::Flush(std::uint64_t /*now*/) {
   stats_.messages_expired += turn_.expired;
   turn_ = {};
 
+  // What TakeEarly() would have handed out goes first (key statements must
+  // precede every reply on their connection), then the replies in order.
   std::vector<Outgoing> out;
-  out.swap(pending_);
-  out.insert(out.end(), std::make_move_iterator(early_.begin()),
-             std::make_move_iterator(early_.end()));
-  early_.clear();
+  out.swap(early_);
+  out.insert(out.end(), std::make_move_iterator(pending_.begin()),
+             std::make_move_iterator(pending_.end()));
+  pending_.clear();
+  pending_bytes_ = 0;
   // Connections that left during the turn get nothing.
   std::erase_if(out, [this](const Outgoing& o) { return !connections_.contains(o.connection); });
   return out;

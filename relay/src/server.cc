@@ -117,6 +117,7 @@ void RelayServer::OnSynced(std::uint64_t generation, bool ok) {
     held_.pop_front();
     Send(std::move(out));
   }
+  synced_generation_ = std::max(synced_generation_, generation);
   if (generation == generation_) sync_in_flight_ = false;
   if (flush_deferred_ && !stopping_) FlushNow();
 }
@@ -160,8 +161,13 @@ void RelayServer::Stop() {
   acceptor_.close(ec);
   metrics_acceptor_.close(ec);
   expire_timer_.cancel();
-  FlushNow(/*force=*/true);  // commit and answer whatever arrived before the stop
-  // Answer what was committed: one last sync, here (we are stopping anyway).
+  FlushNow(/*force=*/true);  // commit whatever arrived before the stop
+  // One last sync, here (we are stopping anyway), after the sync thread has
+  // ended: if its last fdatasync failed, this one fails too (SyncToDisk is
+  // sticky) and nothing held is sent. The replies are queued on channels
+  // that are closed right after, so most clients will not see them; they
+  // retry what they did not see acknowledged.
+  StopSyncThread();
   if (!failed_ && !held_.empty()) {
     if (engine_.SyncToDisk().ok()) {
       OnSynced(generation_, true);
@@ -313,7 +319,8 @@ void RelayServer::FlushNow(bool force) {
   // (its replies would wait for the next sync anyway); OnSynced() commits it.
   // One commit and one fsync per sync period, not one commit per turn, at any
   // rate; bounded by kMaxCommandsPerCommit.
-  if (!force && sync_in_flight_ && commands_since_flush_ < kMaxCommandsPerCommit) {
+  if (!force && sync_in_flight_ && commands_since_flush_ < kMaxCommandsPerCommit &&
+      engine_.pending_reply_bytes() < kMaxPendingReplyBytes) {
     flush_deferred_ = true;
     return;
   }
@@ -339,6 +346,14 @@ void RelayServer::FlushNow(bool force) {
   if (engine_.stats().commits != commits_before) {
     held_.push_back(Held{++generation_, std::move(*out)});
     sync_in_flight_ = true;
+    if (generation_ - synced_generation_ > kMaxUnsyncedCommits) {
+      // The disk is slower than the clients (a sync has not finished while
+      // kMaxUnsyncedCommits full transactions were committed): sync here, as
+      // before the sync thread existed, so the held replies stay bounded and
+      // the clients wait for the disk.
+      OnSynced(generation_, engine_.SyncToDisk().ok());
+      return;
+    }
     RequestSync(generation_);
   } else if (held_.empty()) {
     Send(std::move(*out));

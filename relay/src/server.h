@@ -41,6 +41,16 @@ namespace rhizome::relay {
 // Group commit: at most this many commands are staged in one transaction
 // while the previous commit's sync runs (then the server commits anyway).
 inline constexpr std::size_t kMaxCommandsPerCommit = 4096;
+// If more than that many transactions were committed while one sync is still running
+// (a disk slower than the clients), the network thread syncs itself, so the
+// replies held for syncs stay bounded (about kMaxUnsyncedCommits + 1 times
+// kMaxCommandsPerCommit replies).
+inline constexpr std::uint64_t kMaxUnsyncedCommits = 4;
+// A transaction is also committed (not left open for the running sync) once
+// its replies take about this many bytes (RelayEngine::pending_reply_bytes:
+// GET and board reads carry blobs), so at most about
+// (kMaxUnsyncedCommits + 1) x 4 MiB of replies wait for syncs.
+inline constexpr std::size_t kMaxPendingReplyBytes = 4u << 20;
 
 // The pushes of a turn's first commands are sent as soon as each command is
 // staged; after that (a long turn: the relay is busy) they are sent at the
@@ -73,7 +83,8 @@ class RelayServer {
   // "the metrics address must be a loopback IP address"; kIo "cannot listen
   // on the address" / "cannot listen on the metrics address".
   Status Start();
-  // Stops accepting, commits what is staged, closes every connection.
+  // Stops accepting, commits and syncs what is staged, queues the replies,
+  // closes every connection (most of those replies are not delivered).
   void Stop();
   std::uint16_t port() const;
   std::size_t connection_count() const { return channels_.size(); }
@@ -139,6 +150,7 @@ class RelayServer {
   };
   std::deque<Held> held_;
   std::uint64_t generation_ = 0;  // commits handed to the sync thread
+  std::uint64_t synced_generation_ = 0;  // the newest one known synced
   bool sync_in_flight_ = false;   // generation_ is not synced yet
   bool flush_deferred_ = false;   // commands are staged, waiting for that sync
   std::thread sync_thread_;

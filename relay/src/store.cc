@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <climits>
 #include <condition_variable>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -203,12 +204,14 @@ Result<std::int64_t> PragmaInt(sqlite3* db, const char* sql) {
 // pass holds the writer lock (a few milliseconds); SQLite's own busy_timeout
 // sleeps 1, 2, 5, 10, ... 100 ms between tries, which would turn a 3 ms wait
 // into an 8 ms one on the network thread.
-int ShortBusyWait(void*, int tries) {
+// `limit_ms` (the handler's argument): how long one wait may last.
+int ShortBusyWait(void* limit_ms, int tries) {
   using Clock = std::chrono::steady_clock;
   thread_local Clock::time_point started;  // SQLite counts tries from 0 per wait
   const auto now = Clock::now();
   if (tries == 0) started = now;
-  if (now - started >= std::chrono::milliseconds(kStoreBusyTimeoutMs)) return 0;
+  const auto limit = std::chrono::milliseconds(reinterpret_cast<std::intptr_t>(limit_ms));
+  if (now - started >= limit) return 0;
   std::this_thread::sleep_for(std::chrono::microseconds(100));
   return 1;
 }
@@ -232,7 +235,8 @@ Status OpenConnection(const fs::path& path, DbHandle& handle) {
   int rc = sqlite3_open_v2(path.c_str(), &handle.db, flags, nullptr);
   if (rc != SQLITE_OK) return StoreError(rc);
   sqlite3_extended_result_codes(handle.db, 1);
-  sqlite3_busy_handler(handle.db, &ShortBusyWait, nullptr);
+  sqlite3_busy_handler(handle.db, &ShortBusyWait,
+                       reinterpret_cast<void*>(std::intptr_t{kStoreBusyTimeoutMs}));
   // SECURITY (developer-notes, Storage): this must be SQLCipher's library,
   // the one every other SQLite user in our binaries links. Plain SQLite
   // answers no row here.
@@ -337,6 +341,7 @@ struct RelayStore::Impl {
   // rewrites it in place, journal_size_limit truncates it), and fdatasync
   // flushes the file whichever descriptor wrote it. -1 in the other modes.
   int wal_fd = -1;
+  std::atomic<bool> sync_failed{false};  // SyncWal() failed once: it always fails
 
   ~Impl() {
     StopCheckpointer();
@@ -564,6 +569,13 @@ Result<std::unique_ptr<RelayStore>> RelayStore::Open(const fs::path& data_dir,
   // run inside COMMIT on the caller's thread) with a wake-up of our thread.
   RHIZOME_TRY(OpenConnection(path, impl->ckpt_conn));
   RHIZOME_TRY(SetSynchronous(impl->ckpt_conn.db, durability));
+  // The RESTART pass waits for the writer's transaction and then for
+  // readers while it holds the writer lock (the network thread waits in
+  // Begin() meanwhile): it gives up after kCheckpointBusyTimeoutMs and
+  // leaves the restart to a later round (a long-lived reader, such as an
+  // operator's sqlite3 shell, must not stall the relay).
+  sqlite3_busy_handler(impl->ckpt_conn.db, &ShortBusyWait,
+                       reinterpret_cast<void*>(std::intptr_t{kCheckpointBusyTimeoutMs}));
   sqlite3_wal_hook(db, &Impl::WalHook, impl.get());
   if (durability == Durability::kFsyncByCaller) {
     // The WAL exists by now: opening a WAL-mode database (the user_version
@@ -607,12 +619,19 @@ Status RelayStore::Commit() {
 }
 
 Status RelayStore::SyncWal() {
+  constexpr Error kSyncFailed{Errc::kIo, "cannot sync the relay database to disk"};
   if (impl_->wal_fd < 0) return {};
+  // Sticky: Linux reports a writeback error once per open file, so after a
+  // failure a later fdatasync may succeed although pages were lost.
+  if (impl_->sync_failed.load(std::memory_order_acquire)) return kSyncFailed;
   int rc;
   do {
     rc = ::fdatasync(impl_->wal_fd);
   } while (rc != 0 && errno == EINTR);
-  if (rc != 0) return Error{Errc::kIo, "cannot sync the relay database to disk"};
+  if (rc != 0) {
+    impl_->sync_failed.store(true, std::memory_order_release);
+    return kSyncFailed;
+  }
   return {};
 }
 

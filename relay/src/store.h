@@ -53,6 +53,9 @@ inline constexpr int kCheckpointWalPages = 2048;
 inline constexpr std::int64_t kWalSizeLimitBytes = 16ll << 20;
 // How long a statement waits for the checkpoint thread's lock.
 inline constexpr int kStoreBusyTimeoutMs = 5000;
+// How long the checkpointer's RESTART pass waits for the writer lock and for
+// readers before it gives up for this round.
+inline constexpr int kCheckpointBusyTimeoutMs = 100;
 
 // What a recipient command (KEY, SUB, GET, DEL) needs about a queue.
 struct QueueByRecipient {

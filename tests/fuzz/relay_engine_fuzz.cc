@@ -428,6 +428,7 @@ class Harness {
   void Flush() {
     auto out = engine_->Flush(now_);
     FUZZ_CHECK(out.ok());
+    FUZZ_CHECK(engine_->pending_reply_bytes() == 0);
     std::map<ConnectionId, int> answered;
     for (auto& o : *out) {
       FUZZ_CHECK(Alive(o.connection));

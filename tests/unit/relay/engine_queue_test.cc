@@ -93,11 +93,12 @@ TEST_F(RelayQueueTest, PushComesOutOfTheSameFlushAsTheSendReply) {
   engine_->OnCommand(sender.id, std::move(cmd), kT0);
   auto out = Flush();
   ASSERT_EQ(out.size(), 2u);
-  EXPECT_EQ(out[0].connection, sender.id);
-  EXPECT_EQ(out[0].reply.corr_id, corr);
-  EXPECT_EQ(out[1].connection, recipient.id);
-  EXPECT_FALSE(out[1].reply.corr_id.has_value());
-  EXPECT_TRUE(std::holds_alternative<protocol::QueueMessage>(out[1].reply.body));
+  // Pushes not taken early come ahead of the replies (engine.h TakeEarly).
+  EXPECT_EQ(out[0].connection, recipient.id);
+  EXPECT_FALSE(out[0].reply.corr_id.has_value());
+  EXPECT_TRUE(std::holds_alternative<protocol::QueueMessage>(out[0].reply.body));
+  EXPECT_EQ(out[1].connection, sender.id);
+  EXPECT_EQ(out[1].reply.corr_id, corr);
   for (const auto& o : out) EXPECT_TRUE(protocol::ValidateRelayReply(o.reply).ok());
 }
 

@@ -76,15 +76,21 @@ using ConnectionId = std::uint64_t;
 //   synchronous=FULL), so its replies may go out at once.
 // - kFsyncByCaller: the one the relay binary uses. A commit writes the WAL
 //   without fsyncing it (synchronous=NORMAL; checkpoints still sync); the
-//   caller must run SyncToDisk(), on any thread, after Flush() returned and
-//   before it sends that Flush()'s replies. One SyncToDisk() covers every
-//   commit that returned before it started, so a separate thread can sync
-//   while the network thread goes on (group commit; docs/relay-internals.md).
-//   An acknowledged message survives a power loss, as with kFsync.
+//   caller must not send any reply of a Flush() before a SyncToDisk() that
+//   started after the last commit so far has finished, even if that Flush()
+//   itself committed nothing (its replies may rest on an earlier commit: an
+//   ALREADY_SET after a KEY). One SyncToDisk() covers every commit that
+//   returned before it started, so a separate thread can sync while the
+//   network thread goes on (group commit; docs/relay-internals.md). An
+//   acknowledged message survives a power loss, as with kFsync. A failed
+//   SyncToDisk() fails every later one too.
 // - kNoFsync (synchronous=OFF) is for the fuzz target, where one fsync per
 //   command makes the search hundreds of times slower: commits still survive
 //   the process dying, only not the machine.
 enum class Durability : std::uint8_t { kFsync, kNoFsync, kFsyncByCaller };
+
+// What pending_reply_bytes() counts per reply on top of its blobs.
+inline constexpr std::size_t kReplyOverheadBytes = 128;
 
 // A reply to deliver on a connection.
 struct Outgoing {
@@ -135,7 +141,7 @@ class RelayEngine {
   // since the last Flush(), which the shell may send before the commit:
   // a push is a delivery, not an acknowledgement, so it need not wait for
   // the fsync (docs/relay-internals.md, "Pushes before the commit"). What is
-  // not taken comes out of the next Flush(), after the replies. If that
+  // not taken comes out of the next Flush(), before the replies. If that
   // commit fails, a message already pushed was never acknowledged to its
   // sender, who sends it again: the recipient may see it twice (it already
   // drops duplicates: a relay crash between commit and reply does the same).
@@ -147,6 +153,10 @@ class RelayEngine {
   // may be acknowledged, and the relay must stop (the WAL may have lost a
   // frame that later ones depend on).
   virtual Status SyncToDisk() = 0;
+  // About how many bytes the replies staged since the last Flush() take
+  // (blobs plus kReplyOverheadBytes each): the shell bounds how long it lets
+  // them accumulate.
+  virtual std::size_t pending_reply_bytes() const = 0;
 
   // Deletes expired messages and board items (call periodically, off the hot
   // path). Returns how many were removed.
