@@ -968,6 +968,8 @@ Result<ExpireCounts> RelayStore::ExpireBatch(std::uint64_t now, std::size_t max_
   return counts;
 }
 
+int RelayStore::wal_fd_for_test() const { return impl_->wal_fd; }
+
 Status RelayStore::CheckpointForTest() {
   std::unique_lock<std::mutex> lock(impl_->mu);
   const std::uint64_t target = impl_->ckpts_done + 1;

@@ -202,6 +202,8 @@ class RelayStore {
 
   // Blocks until the checkpoint thread has run one checkpoint (tests).
   Status CheckpointForTest();
+  // The descriptor SyncWal() syncs (-1 unless kFsyncByCaller), for tests.
+  int wal_fd_for_test() const;
 
  private:
   struct Impl;

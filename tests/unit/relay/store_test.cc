@@ -234,6 +234,35 @@ TEST_F(RelayStoreTest, WalStaysBoundedUnderCommitsWithoutPause) {
   EXPECT_EQ(left->size(), 8u);
 }
 
+// kFsyncByCaller: SyncWal() must sync the WAL SQLite writes, not some other
+// file, and the other modes keep no descriptor.
+TEST_F(RelayStoreTest, SyncWalSyncsTheWriteAheadLogItself) {
+  {
+    auto plain = RelayStore::Open(dir(), Durability::kFsync);
+    ASSERT_TRUE(plain.ok()) << plain.error().message;
+    EXPECT_EQ((*plain)->wal_fd_for_test(), -1);
+    EXPECT_TRUE((*plain)->SyncWal().ok());
+  }
+  auto opened = RelayStore::Open(dir(), Durability::kFsyncByCaller);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto& store = *opened;
+  protocol::PublicKey key{};
+  key.fill(7);
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(*store->InsertQueue(IdOf(1), IdOf(2), key, 0));
+  ASSERT_TRUE(store->Commit().ok());
+  ASSERT_TRUE(store->SyncWal().ok());
+  const int fd = store->wal_fd_for_test();
+  ASSERT_GE(fd, 0);
+  struct stat by_fd {};
+  struct stat by_name {};
+  ASSERT_EQ(::fstat(fd, &by_fd), 0);
+  ASSERT_EQ(::stat((dir() / "relay.db-wal").c_str(), &by_name), 0);
+  EXPECT_EQ(by_fd.st_dev, by_name.st_dev);
+  EXPECT_EQ(by_fd.st_ino, by_name.st_ino);
+  EXPECT_GT(by_name.st_size, 0);  // the commit above is in it
+}
+
 TEST_F(RelayStoreTest, BoardItemsStopAtTheByteBudget) {
   auto store = OpenOrDie();
   ASSERT_NE(store, nullptr);
