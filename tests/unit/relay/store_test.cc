@@ -40,6 +40,20 @@ class RelayStoreTest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s.error().message;
     return s.ok() ? std::move(*s) : nullptr;
   }
+  // Opens the store with `durability` and commits one queue (recipient
+  // IdOf(1), sender IdOf(2)); nullptr on failure.
+  std::unique_ptr<RelayStore> OpenWithQueue(Durability durability) {
+    auto s = RelayStore::Open(dir(), durability);
+    EXPECT_TRUE(s.ok()) << s.error().message;
+    if (!s.ok()) return nullptr;
+    protocol::PublicKey key{};
+    key.fill(7);
+    bool ok = (*s)->Begin().ok();
+    auto inserted = (*s)->InsertQueue(IdOf(1), IdOf(2), key, 0);
+    ok = ok && inserted.ok() && *inserted && (*s)->Commit().ok();
+    EXPECT_TRUE(ok);
+    return ok ? std::move(*s) : nullptr;
+  }
   rhizome::testing::TempDir tmp_;
 };
 
@@ -201,14 +215,8 @@ TEST_F(RelayStoreTest, CheckpointThreadCopiesTheWalIntoTheDatabase) {
 // 30-second load run. The checkpointer's final RESTART pass must keep it near
 // kCheckpointWalPages.
 TEST_F(RelayStoreTest, WalStaysBoundedUnderCommitsWithoutPause) {
-  auto opened = RelayStore::Open(dir(), Durability::kNoFsync);
-  ASSERT_TRUE(opened.ok()) << opened.error().message;
-  auto& store = *opened;
-  protocol::PublicKey key{};
-  key.fill(7);
-  ASSERT_TRUE(store->Begin().ok());
-  ASSERT_TRUE(*store->InsertQueue(IdOf(1), IdOf(2), key, 0));
-  ASSERT_TRUE(store->Commit().ok());
+  auto store = OpenWithQueue(Durability::kNoFsync);
+  ASSERT_NE(store, nullptr);
   auto q = store->FindQueueByRecipient(IdOf(1));
   ASSERT_TRUE(q.ok() && q->has_value());
   const fs::path wal = dir() / "relay.db-wal";
@@ -243,14 +251,8 @@ TEST_F(RelayStoreTest, SyncWalSyncsTheWriteAheadLogItself) {
     EXPECT_EQ((*plain)->wal_fd_for_test(), -1);
     EXPECT_TRUE((*plain)->SyncWal().ok());
   }
-  auto opened = RelayStore::Open(dir(), Durability::kFsyncByCaller);
-  ASSERT_TRUE(opened.ok()) << opened.error().message;
-  auto& store = *opened;
-  protocol::PublicKey key{};
-  key.fill(7);
-  ASSERT_TRUE(store->Begin().ok());
-  ASSERT_TRUE(*store->InsertQueue(IdOf(1), IdOf(2), key, 0));
-  ASSERT_TRUE(store->Commit().ok());
+  auto store = OpenWithQueue(Durability::kFsyncByCaller);
+  ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->SyncWal().ok());
   const int fd = store->wal_fd_for_test();
   ASSERT_GE(fd, 0);
