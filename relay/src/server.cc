@@ -127,12 +127,16 @@ void RelayServer::FailStop() {
   // pages of the WAL that later frames depend on, so a later, successful
   // sync proves nothing. Acknowledge nothing more; the operator (or systemd)
   // restarts the relay, which recovers what is durable.
+  MarkSyncFailed();
+  Stop();
+  io_.stop();
+}
+
+void RelayServer::MarkSyncFailed() {
   Log(LogLevel::kError, "cannot sync the relay database to disk; stopping");
   failed_ = true;
   ++counters_.commit_failures;
   held_.clear();
-  Stop();
-  io_.stop();
 }
 
 std::uint16_t RelayServer::metrics_port() const {
@@ -172,12 +176,9 @@ void RelayServer::Stop() {
     if (engine_.SyncToDisk().ok()) {
       OnSynced(generation_, true);
     } else {
-      Log(LogLevel::kError, "cannot sync the relay database to disk; stopping");
-      failed_ = true;
-      held_.clear();
+      MarkSyncFailed();
     }
   }
-  StopSyncThread();
   auto channels = std::move(channels_);
   channels_.clear();
   for (auto& [id, ch] : channels) {

@@ -123,6 +123,8 @@ class RelayServer {
   void StopSyncThread();
   // A sync failed: nothing more may be acknowledged (engine.h SyncToDisk).
   void FailStop();
+  // Logs it, drops the held replies and remembers it (failed()).
+  void MarkSyncFailed();
 
   asio::io_context& io_;
   RelayEngine& engine_;

@@ -199,12 +199,12 @@ Result<std::int64_t> PragmaInt(sqlite3* db, const char* sql) {
   return use.ColInt(0);
 }
 
-// Busy handler of both connections: retries every 100 us for up to
-// kStoreBusyTimeoutMs. The writer waits here while the checkpointer's RESTART
+// Busy handler of both connections: retries every 100 us for up to its
+// argument's milliseconds (kStoreBusyTimeoutMs for the writer,
+// kCheckpointBusyTimeoutMs for the checkpointer). The writer waits here while the checkpointer's RESTART
 // pass holds the writer lock (a few milliseconds); SQLite's own busy_timeout
 // sleeps 1, 2, 5, 10, ... 100 ms between tries, which would turn a 3 ms wait
 // into an 8 ms one on the network thread.
-// `limit_ms` (the handler's argument): how long one wait may last.
 int ShortBusyWait(void* limit_ms, int tries) {
   using Clock = std::chrono::steady_clock;
   thread_local Clock::time_point started;  // SQLite counts tries from 0 per wait
