@@ -4,6 +4,7 @@
 #include <sqlcipher/sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cerrno>
@@ -11,8 +12,10 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -320,6 +323,58 @@ struct RelayStore::Impl {
   Stmt board_by_id, insert_board, insert_item, board_add, items_after;
   Stmt expired_messages, expired_items, delete_item, board_sub, expired_boards, delete_board;
 
+  // Messages inserted in the open transaction and not yet written to SQLite
+  // (see "Staged messages" in docs/relay-internals.md): by queue row, then by
+  // seq. A message acknowledged in the transaction that stored it never
+  // reaches the database file; the rest are written by FlushStaged() before
+  // COMMIT, or once they hold kMaxStagedMessageBytes.
+  struct StagedMessage {
+    protocol::Id message_id{};
+    std::uint64_t received_at = 0;
+    std::uint64_t expires_at = 0;
+    Bytes blob;
+  };
+  struct StagedQueue {
+    std::map<std::int64_t, StagedMessage> by_seq;
+    std::uint64_t bytes = 0;
+  };
+  std::unordered_map<std::int64_t, StagedQueue> staged;
+  std::uint64_t staged_bytes = 0;
+  std::uint64_t staged_count = 0;
+  std::int64_t staged_max_seq = 0;
+
+  // Staged messages belong to the open transaction: if SQLite ended it on its
+  // own (it rolls back after some I/O errors), they are gone with it.
+  void ForgetStagedIfNoTransaction() {
+    if (staged_count != 0 && sqlite3_get_autocommit(conn.db) != 0) DropStaged();
+  }
+
+  void DropStaged() {
+    staged.clear();
+    staged_bytes = 0;
+    staged_count = 0;
+    staged_max_seq = 0;
+  }
+
+  // Writes every staged message and its queue's counters into the open
+  // transaction. On error the caller rolls back (which drops the rest).
+  Status FlushStaged() {
+    for (auto& [queue_row, q] : staged) {
+      for (auto& [seq, m] : q.by_seq) {
+        Use use(insert_message);
+        use.Int(1, seq).Int(2, queue_row).Blob(3, m.message_id).U64(4, m.received_at);
+        use.U64(5, m.expires_at).Blob(6, m.blob);
+        RHIZOME_TRY(use.Run());
+      }
+      if (q.by_seq.empty()) continue;
+      Use use(queue_add);
+      use.Int(1, queue_row).U64(2, q.bytes).U64(3, q.by_seq.size());
+      RHIZOME_TRY(use.Run());
+    }
+    DropStaged();
+    return {};
+  }
+
   // Checkpoint thread.
   DbHandle ckpt_conn;
   std::thread ckpt_thread;
@@ -433,7 +488,7 @@ struct RelayStore::Impl {
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
     RHIZOME_TRY(queue_add.Prepare(
         db,
-        "UPDATE queues SET msg_count = msg_count + 1, msg_bytes = msg_bytes + ?2 WHERE id = ?1"));
+        "UPDATE queues SET msg_count = msg_count + ?3, msg_bytes = msg_bytes + ?2 WHERE id = ?1"));
     RHIZOME_TRY(messages_after.Prepare(
         db,
         "SELECT seq, message_id, received_at, blob FROM messages "
@@ -603,14 +658,15 @@ Status RelayStore::Begin() {
     impl_->final_cv.wait_for(lock, std::chrono::milliseconds(kStoreBusyTimeoutMs),
                              [this] { return !impl_->ckpt_final.load(std::memory_order_acquire); });
   }
+  impl_->DropStaged();
   Use use(impl_->begin);
   return use.Run();
 }
 
 Status RelayStore::Commit() {
   if (!in_transaction()) return Error{Errc::kInvalidArgument, "no transaction is open"};
-  Status st;
-  {
+  Status st = impl_->FlushStaged();
+  if (st) {
     Use use(impl_->commit);
     st = use.Run();
   }
@@ -636,12 +692,14 @@ Status RelayStore::SyncWal() {
 }
 
 void RelayStore::Rollback() {
+  impl_->DropStaged();
   if (!in_transaction()) return;
   Use use(impl_->rollback);
   (void)use.Run();
 }
 
 Result<StoreTotals> RelayStore::LoadTotals() {
+  impl_->ForgetStagedIfNoTransaction();
   StoreTotals t;
   {
     Use use(impl_->count_queues);
@@ -664,8 +722,9 @@ Result<StoreTotals> RelayStore::LoadTotals() {
     auto row = use.Step();
     if (!row) return row.error();
     if (!*row) return Error{Errc::kInternal, "query returned no row"};
-    t.max_message_seq = use.ColInt(0);
+    t.max_message_seq = std::max(use.ColInt(0), impl_->staged_max_seq);
   }
+  t.bytes += impl_->staged_bytes;
   return t;
 }
 
@@ -699,6 +758,11 @@ Result<std::optional<QueueBySender>> RelayStore::FindQueueBySender(const protoco
   if (q.send_key_set && !use.ColInto(2, send_key_out)) return kDamagedRow;
   q.msg_count = use.ColU64(3);
   q.msg_bytes = use.ColU64(4);
+  impl_->ForgetStagedIfNoTransaction();
+  if (auto it = impl_->staged.find(q.row); it != impl_->staged.end()) {
+    q.msg_count += it->second.by_seq.size();
+    q.msg_bytes += it->second.bytes;
+  }
   return std::optional<QueueBySender>(q);
 }
 
@@ -721,12 +785,19 @@ Result<bool> RelayStore::SetSendKey(std::int64_t queue_row, ByteSpan send_key) {
 
 Result<std::uint64_t> RelayStore::DeleteQueue(std::int64_t queue_row) {
   std::uint64_t bytes = 0;
+  impl_->ForgetStagedIfNoTransaction();
+  if (auto it = impl_->staged.find(queue_row); it != impl_->staged.end()) {
+    bytes = it->second.bytes;
+    impl_->staged_bytes -= it->second.bytes;
+    impl_->staged_count -= it->second.by_seq.size();
+    impl_->staged.erase(it);
+  }
   {
     Use use(impl_->queue_bytes);
     use.Int(1, queue_row);
     auto row = use.Step();
     if (!row) return row.error();
-    if (*row) bytes = use.ColU64(0);
+    if (*row) bytes += use.ColU64(0);
   }
   {
     Use use(impl_->delete_queue_messages);
@@ -744,6 +815,33 @@ Result<std::uint64_t> RelayStore::DeleteQueue(std::int64_t queue_row) {
 Status RelayStore::InsertMessage(std::int64_t queue_row, std::int64_t seq,
                                  const protocol::Id& message_id, std::uint64_t received_at,
                                  std::uint64_t expires_at, ByteSpan blob) {
+  Impl& im = *impl_;
+  im.ForgetStagedIfNoTransaction();
+  if (in_transaction()) {
+    // Staged (see Impl::staged); written at the latest by Commit(). seq is
+    // the table's primary key: unique across queues. The engine's seqs grow,
+    // so only a seq that does not is looked up everywhere.
+    if (seq <= im.staged_max_seq) {
+      for (const auto& [row, other] : im.staged) {
+        if (other.by_seq.contains(seq)) {
+          return Error{Errc::kInternal, "relay message sequence number reused"};
+        }
+      }
+    }
+    auto& q = im.staged[queue_row];
+    auto [it, fresh] = q.by_seq.try_emplace(seq);
+    if (!fresh) return Error{Errc::kInternal, "relay message sequence number reused"};
+    it->second.message_id = message_id;
+    it->second.received_at = received_at;
+    it->second.expires_at = expires_at;
+    it->second.blob.assign(blob.begin(), blob.end());
+    q.bytes += blob.size();
+    im.staged_bytes += blob.size();
+    ++im.staged_count;
+    im.staged_max_seq = std::max(im.staged_max_seq, seq);
+    if (im.staged_bytes > kMaxStagedMessageBytes) return im.FlushStaged();
+    return {};
+  }
   {
     Use use(impl_->insert_message);
     use.Int(1, seq).Int(2, queue_row).Blob(3, message_id).U64(4, received_at).U64(5, expires_at);
@@ -751,7 +849,7 @@ Status RelayStore::InsertMessage(std::int64_t queue_row, std::int64_t seq,
     RHIZOME_TRY(use.Run());
   }
   Use use(impl_->queue_add);
-  use.Int(1, queue_row).U64(2, blob.size());
+  use.Int(1, queue_row).U64(2, blob.size()).U64(3, 1);
   return use.Run();
 }
 
@@ -774,12 +872,46 @@ Result<std::vector<StoredMessage>> RelayStore::MessagesAfter(std::int64_t queue_
     m.blob.assign(blob.begin(), blob.end());
     out.push_back(std::move(m));
   }
+  // Merge in the staged ones, by seq (in practice all above the stored ones).
+  impl_->ForgetStagedIfNoTransaction();
+  auto it = impl_->staged.find(queue_row);
+  if (it == impl_->staged.end()) return out;
+  const std::size_t stored = out.size();
+  for (auto m = it->second.by_seq.upper_bound(after_seq); m != it->second.by_seq.end(); ++m) {
+    if (out.size() - stored >= limit) break;
+    if (m->second.expires_at <= now) continue;
+    StoredMessage sm;
+    sm.seq = m->first;
+    sm.message_id = m->second.message_id;
+    sm.received_at = m->second.received_at;
+    sm.blob = m->second.blob;
+    out.push_back(std::move(sm));
+  }
+  if (out.size() > stored && stored > 0) {
+    std::inplace_merge(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(stored), out.end(),
+                       [](const StoredMessage& a, const StoredMessage& b) { return a.seq < b.seq; });
+  }
+  if (out.size() > limit) out.resize(limit);
   return out;
 }
 
 Result<std::optional<std::uint64_t>> RelayStore::DeleteMessage(std::int64_t queue_row,
                                                                std::int64_t seq) {
   std::uint64_t size = 0;
+  impl_->ForgetStagedIfNoTransaction();
+  if (auto q = impl_->staged.find(queue_row); q != impl_->staged.end()) {
+    if (auto m = q->second.by_seq.find(seq); m != q->second.by_seq.end()) {
+      // Stored and acknowledged in the same transaction: it never reaches the
+      // database file.
+      size = m->second.blob.size();
+      q->second.by_seq.erase(m);
+      q->second.bytes -= size;
+      impl_->staged_bytes -= size;
+      --impl_->staged_count;
+      if (q->second.by_seq.empty()) impl_->staged.erase(q);
+      return std::optional<std::uint64_t>(size);
+    }
+  }
   {
     Use use(impl_->message_size);
     use.Int(1, seq).Int(2, queue_row);
@@ -900,6 +1032,25 @@ Result<std::vector<StoredBoardItem>> RelayStore::BoardItemsAfter(
 Result<ExpireCounts> RelayStore::ExpireBatch(std::uint64_t now, std::size_t max_rows) {
   if (!in_transaction()) return Error{Errc::kInvalidArgument, "no transaction is open"};
   ExpireCounts counts;
+  // Staged messages first (only a very short TTL expires them this soon).
+  Impl& im = *impl_;
+  for (auto q = im.staged.begin(); q != im.staged.end() && counts.messages < max_rows;) {
+    auto& by_seq = q->second.by_seq;
+    for (auto m = by_seq.begin(); m != by_seq.end() && counts.messages < max_rows;) {
+      if (m->second.expires_at > now) {
+        ++m;
+        continue;
+      }
+      const std::uint64_t size = m->second.blob.size();
+      q->second.bytes -= size;
+      im.staged_bytes -= size;
+      --im.staged_count;
+      ++counts.messages;
+      counts.bytes += size;
+      m = by_seq.erase(m);
+    }
+    q = by_seq.empty() ? im.staged.erase(q) : std::next(q);
+  }
   struct Victim {
     std::int64_t row;
     std::int64_t owner;
@@ -907,10 +1058,11 @@ Result<ExpireCounts> RelayStore::ExpireBatch(std::uint64_t now, std::size_t max_
   };
   std::vector<Victim> victims;
 
-  auto collect = [&](const Stmt& stmt) -> Status {
+  auto collect = [&](const Stmt& stmt, std::size_t limit) -> Status {
     victims.clear();
+    if (limit == 0) return {};
     Use use(stmt);
-    use.U64(1, now).U64(2, max_rows);
+    use.U64(1, now).U64(2, limit);
     while (true) {
       auto row = use.Step();
       if (!row) return row.error();
@@ -920,7 +1072,8 @@ Result<ExpireCounts> RelayStore::ExpireBatch(std::uint64_t now, std::size_t max_
     return {};
   };
 
-  RHIZOME_TRY(collect(impl_->expired_messages));
+  const std::size_t staged_expired = static_cast<std::size_t>(counts.messages);
+  RHIZOME_TRY(collect(impl_->expired_messages, max_rows - staged_expired));
   for (const auto& v : victims) {
     {
       Use use(impl_->delete_message);
@@ -934,7 +1087,7 @@ Result<ExpireCounts> RelayStore::ExpireBatch(std::uint64_t now, std::size_t max_
     counts.bytes += v.size;
   }
 
-  RHIZOME_TRY(collect(impl_->expired_items));
+  RHIZOME_TRY(collect(impl_->expired_items, max_rows));
   for (const auto& v : victims) {
     {
       Use use(impl_->delete_item);
@@ -969,6 +1122,8 @@ Result<ExpireCounts> RelayStore::ExpireBatch(std::uint64_t now, std::size_t max_
 }
 
 int RelayStore::wal_fd_for_test() const { return impl_->wal_fd; }
+
+std::uint64_t RelayStore::staged_message_count() const { return impl_->staged_count; }
 
 Status RelayStore::CheckpointForTest() {
   std::unique_lock<std::mutex> lock(impl_->mu);

@@ -51,6 +51,9 @@ inline constexpr std::int64_t kStoreSchemaVersion = 1;
 inline constexpr int kCheckpointWalPages = 2048;
 // The WAL file is truncated to this size after a checkpoint resets it.
 inline constexpr std::int64_t kWalSizeLimitBytes = 16ll << 20;
+// Messages staged in memory by the open transaction (see InsertMessage) are
+// written into it once their blobs exceed this many bytes.
+inline constexpr std::uint64_t kMaxStagedMessageBytes = 4ull << 20;
 // How long a statement waits for the checkpoint thread's lock.
 inline constexpr int kStoreBusyTimeoutMs = 5000;
 // How long the checkpointer's RESTART pass waits for the writer lock and for
@@ -158,7 +161,13 @@ class RelayStore {
   Result<std::uint64_t> DeleteQueue(std::int64_t queue_row);
 
   // ---- messages ------------------------------------------------------------
-  // Inserts a message and updates the queue's counters.
+  // Inserts a message and updates the queue's counters. Inside a transaction
+  // the message is staged in memory and written to the database at Commit()
+  // (or once kMaxStagedMessageBytes are staged); every method sees it as
+  // stored meanwhile, and a DeleteMessage before then removes it without it
+  // ever reaching the database file. Errors: as below, plus kInternal if
+  // `seq` is already staged (a reused seq of a stored message fails at
+  // Commit()).
   Status InsertMessage(std::int64_t queue_row, std::int64_t seq, const protocol::Id& message_id,
                        std::uint64_t received_at, std::uint64_t expires_at, ByteSpan blob);
   // Unexpired messages (expires_at > now) of a queue with seq > after_seq,
@@ -199,6 +208,10 @@ class RelayStore {
   // boards that hold no items, keeping the counters right.
   // Precondition: in_transaction().
   Result<ExpireCounts> ExpireBatch(std::uint64_t now, std::size_t max_rows);
+
+  // Messages staged in the open transaction and not yet written to the
+  // database (see InsertMessage), for stats and tests.
+  std::uint64_t staged_message_count() const;
 
   // Blocks until the checkpoint thread has run one checkpoint (tests).
   Status CheckpointForTest();

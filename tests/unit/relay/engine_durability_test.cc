@@ -54,6 +54,20 @@ std::vector<Bytes> Drain(RelayTest& t, const Conn& c, const TestQueue& q) {
   return out;
 }
 
+// True if some file under `dir` holds `needle`.
+bool AnyFileHolds(const std::filesystem::path& dir, ByteSpan needle) {
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto same = [](char a, std::uint8_t b) { return static_cast<std::uint8_t>(a) == b; };
+    if (std::search(raw.begin(), raw.end(), needle.begin(), needle.end(), same) != raw.end()) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // Holds the database's write lock from another connection.
 class WriteLock {
  public:
@@ -109,6 +123,43 @@ TEST_F(RelayDurabilityTest, PushesLeaveBeforeTheCommitAndRepliesAfter) {
   // The recipient's ACK, in a later turn, deletes it durably as before.
   ASSERT_TRUE(IsOk(Call(recipient, AckCmd(q, m->message_id))));
   EXPECT_EQ(CountRows(data_dir(), "messages"), 0);
+}
+
+// A message its recipient acknowledges in the transaction that stored it
+// (RelayStore stages messages until the commit and drops them on such an ACK)
+// leaves its blob in no file, and the relay answers both commands.
+// The control message, acknowledged after its commit, does reach the files, so
+// the scan can see a blob.
+TEST_F(RelayDurabilityTest, MessageAcknowledgedBeforeItsCommitNeverReachesTheDisk) {
+  Conn recipient = Connect();
+  TestQueue q = CreateQueue(recipient);
+  ASSERT_TRUE(IsOk(Call(recipient, SubCmd(recipient, q))));
+  Conn sender = Connect();
+  const Bytes quick = Blob(1000);
+  const Bytes slow = Blob(1000);
+
+  engine_->OnCommand(sender.id, SendCmd(sender, q, quick), kT0);
+  auto early = engine_->TakeEarly();
+  ASSERT_EQ(early.size(), 1u);
+  auto* m = std::get_if<protocol::QueueMessage>(&early[0].reply.body);
+  ASSERT_NE(m, nullptr);
+  engine_->OnCommand(recipient.id, AckCmd(q, m->message_id), kT0);
+  auto out = Flush();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_TRUE(IsOk(out[0].reply));  // the SEND
+  EXPECT_TRUE(IsOk(out[1].reply));  // the ACK
+  EXPECT_EQ(CountRows(data_dir(), "messages"), 0);
+
+  ASSERT_TRUE(IsOk(Call(sender, SendCmd(sender, q, slow))));
+  EXPECT_TRUE(AnyFileHolds(data_dir(), ByteSpan(slow).subspan(100, 64)))
+      << "the scan cannot see a committed blob";
+  auto pushed = TakePushes(recipient);
+  ASSERT_EQ(pushed.size(), 1u);
+  ASSERT_TRUE(IsOk(Call(recipient, AckCmd(q, pushed[0].message_id))));
+  EXPECT_FALSE(AnyFileHolds(data_dir(), ByteSpan(quick).subspan(100, 64)));
+  Reopen();
+  Conn again = Connect();
+  EXPECT_TRUE(Drain(*this, again, q).empty());
 }
 
 // The mode the relay binary runs in: commits are not fsynced by SQLite

@@ -1,5 +1,5 @@
-// RelayStore: opening, schema versions, file modes, counters and the
-// checkpoint thread.
+// RelayStore: opening, schema versions, file modes, counters, the checkpoint
+// thread, and messages staged in memory by the open transaction.
 #include "store.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +8,9 @@
 
 #include <algorithm>
 #include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "rhizome/crypto/init.h"
 #include "test_support.h"
@@ -29,6 +32,45 @@ void SetUserVersion(const fs::path& db_path, int version) {
   const std::string sql = "PRAGMA user_version = " + std::to_string(version);
   EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close_v2(db);
+}
+
+// A blob of `size` bytes that no SQLite structure holds by chance: a
+// pseudo-random sequence (an LCG) seeded with `seed`.
+Bytes MarkerBlob(std::uint32_t seed, std::size_t size = 1280) {
+  Bytes b(size);
+  std::uint32_t x = 0x9e3779b9u ^ (seed * 0x85ebca6bu);
+  for (auto& c : b) {
+    x = x * 1664525u + 1013904223u;
+    c = static_cast<std::uint8_t>(x >> 24);
+  }
+  return b;
+}
+
+// Names of the files in `dir` that hold any 64-byte piece of `blob` (so a
+// partly overwritten copy is found too).
+std::vector<std::string> FilesHolding(const fs::path& dir, const Bytes& blob) {
+  constexpr std::size_t kPiece = 64;
+  std::vector<std::string> found;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    const std::string data = rhizome::testing::ReadFileOrDie(entry.path());
+    for (std::size_t at = 0; at + kPiece <= blob.size(); at += kPiece) {
+      const std::string piece(blob.begin() + static_cast<std::ptrdiff_t>(at),
+                              blob.begin() + static_cast<std::ptrdiff_t>(at + kPiece));
+      if (data.find(piece) != std::string::npos) {
+        found.push_back(entry.path().filename().string());
+        break;
+      }
+    }
+  }
+  return found;
+}
+
+// The seqs of `messages`, in order.
+std::vector<std::int64_t> SeqsOf(const std::vector<StoredMessage>& messages) {
+  std::vector<std::int64_t> seqs;
+  for (const auto& m : messages) seqs.push_back(m.seq);
+  return seqs;
 }
 
 class RelayStoreTest : public ::testing::Test {
@@ -53,6 +95,21 @@ class RelayStoreTest : public ::testing::Test {
     ok = ok && inserted.ok() && *inserted && (*s)->Commit().ok();
     EXPECT_TRUE(ok);
     return ok ? std::move(*s) : nullptr;
+  }
+  // The row of the fixture's queue (recipient IdOf(1)); 0 on failure.
+  std::int64_t QueueRow(RelayStore& store) {
+    auto q = store.FindQueueByRecipient(IdOf(1));
+    EXPECT_TRUE(q.ok() && q->has_value());
+    return q.ok() && q->has_value() ? (*q)->row : 0;
+  }
+  // {msg_count, msg_bytes} of the fixture's queue (sender IdOf(2)), or
+  // {~0, ~0} if it is not there.
+  std::pair<std::uint64_t, std::uint64_t> Counters(RelayStore& store) {
+    ByteArray<32> send_key{};
+    auto q = store.FindQueueBySender(IdOf(2), send_key);
+    EXPECT_TRUE(q.ok());
+    if (!q.ok() || !q->has_value()) return {~0ull, ~0ull};
+    return {(*q)->msg_count, (*q)->msg_bytes};
   }
   rhizome::testing::TempDir tmp_;
 };
@@ -285,6 +342,437 @@ TEST_F(RelayStoreTest, BoardItemsStopAtTheByteBudget) {
   ASSERT_TRUE(items.ok());
   ASSERT_EQ(items->size(), 2u);  // 110 + 110 fit in 250, a third does not
   EXPECT_EQ((*items)[1].seq, 2u);
+}
+
+// ---- messages staged by the open transaction ---------------------------------
+
+// SECURITY: a message acknowledged in the turn that stored it leaves no copy
+// in any file of the data directory.
+TEST_F(RelayStoreTest, MessageStoredAndAcknowledgedInOneTransactionNeverReachesAnyFile) {
+  auto store = OpenWithQueue(Durability::kNoFsync);
+  ASSERT_NE(store, nullptr);
+  const std::int64_t row = QueueRow(*store);
+  const Bytes acknowledged = MarkerBlob(1);
+  const Bytes kept = MarkerBlob(2);
+
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->InsertMessage(row, 1, IdOf(11), 0, 1000, acknowledged).ok());
+  EXPECT_EQ(store->staged_message_count(), 1u);
+  EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{1}, std::uint64_t{1280}));
+  auto deleted = store->DeleteMessage(row, 1);
+  ASSERT_TRUE(deleted.ok());
+  ASSERT_TRUE(deleted->has_value());
+  EXPECT_EQ(**deleted, 1280u);
+  EXPECT_EQ(store->staged_message_count(), 0u);
+  EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{0}, std::uint64_t{0}));
+  auto again = store->DeleteMessage(row, 1);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->has_value());
+  ASSERT_TRUE(store->Commit().ok());
+  EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{0}, std::uint64_t{0}));
+  EXPECT_EQ(FilesHolding(dir(), acknowledged), std::vector<std::string>{});
+
+  // Control: a message committed without acknowledgement is found (in the WAL
+  // now, in the database file after the checkpoint), so the scan can fail.
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->InsertMessage(row, 2, IdOf(12), 0, 1000, kept).ok());
+  ASSERT_TRUE(store->Commit().ok());
+  EXPECT_FALSE(FilesHolding(dir(), kept).empty());
+
+  ASSERT_TRUE(store->CheckpointForTest().ok());
+  store.reset();
+  EXPECT_EQ(FilesHolding(dir(), acknowledged), std::vector<std::string>{});
+  const auto holding_kept = FilesHolding(dir(), kept);
+  EXPECT_NE(std::find(holding_kept.begin(), holding_kept.end(), "relay.db"), holding_kept.end());
+}
+
+TEST_F(RelayStoreTest, StagedMessagesAreReadAsStoredAndSurviveCommitAndReopen) {
+  auto store = OpenWithQueue(Durability::kNoFsync);
+  ASSERT_NE(store, nullptr);
+  const std::int64_t row = QueueRow(*store);
+  // seq -> blob size 1280 + seq; seq 4 expires at 50, the others at 1000.
+  auto blob = [](std::int64_t seq) {
+    return MarkerBlob(static_cast<std::uint32_t>(seq), 1280 + static_cast<std::size_t>(seq));
+  };
+  auto insert = [&](std::int64_t seq) {
+    const auto id = IdOf(static_cast<std::uint8_t>(0x40 + seq));
+    return store->InsertMessage(row, seq, id, 10 * static_cast<std::uint64_t>(seq),
+                                seq == 4 ? 50 : 1000, blob(seq));
+  };
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(insert(1).ok());
+  ASSERT_TRUE(insert(2).ok());
+  ASSERT_TRUE(store->Commit().ok());
+  EXPECT_EQ(store->staged_message_count(), 0u);
+
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(insert(3).ok());
+  ASSERT_TRUE(insert(4).ok());
+  ASSERT_TRUE(insert(5).ok());
+  EXPECT_EQ(store->staged_message_count(), 3u);
+  const std::uint64_t all_bytes = 5 * 1280 + 1 + 2 + 3 + 4 + 5;
+  EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{5}, all_bytes));
+
+  auto all = store->MessagesAfter(row, 0, 0, 100);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(SeqsOf(*all), (std::vector<std::int64_t>{1, 2, 3, 4, 5}));
+  for (const auto& m : *all) {
+    EXPECT_EQ(m.message_id, IdOf(static_cast<std::uint8_t>(0x40 + m.seq))) << m.seq;
+    EXPECT_EQ(m.received_at, 10 * static_cast<std::uint64_t>(m.seq)) << m.seq;
+    EXPECT_EQ(m.blob, blob(m.seq)) << m.seq;
+  }
+  // Expired (expires_at <= now) staged messages are left out.
+  auto live = store->MessagesAfter(row, 0, 50, 100);
+  ASSERT_TRUE(live.ok());
+  EXPECT_EQ(SeqsOf(*live), (std::vector<std::int64_t>{1, 2, 3, 5}));
+  auto still_live = store->MessagesAfter(row, 0, 49, 100);
+  ASSERT_TRUE(still_live.ok());
+  EXPECT_EQ(SeqsOf(*still_live), (std::vector<std::int64_t>{1, 2, 3, 4, 5}));
+  // after_seq and limit across stored and staged messages.
+  auto first3 = store->MessagesAfter(row, 0, 0, 3);
+  ASSERT_TRUE(first3.ok());
+  EXPECT_EQ(SeqsOf(*first3), (std::vector<std::int64_t>{1, 2, 3}));
+  auto after1 = store->MessagesAfter(row, 1, 100, 2);
+  ASSERT_TRUE(after1.ok());
+  EXPECT_EQ(SeqsOf(*after1), (std::vector<std::int64_t>{2, 3}));
+  auto after2 = store->MessagesAfter(row, 2, 100, 100);
+  ASSERT_TRUE(after2.ok());
+  EXPECT_EQ(SeqsOf(*after2), (std::vector<std::int64_t>{3, 5}));
+  auto after3 = store->MessagesAfter(row, 3, 0, 1);
+  ASSERT_TRUE(after3.ok());
+  EXPECT_EQ(SeqsOf(*after3), (std::vector<std::int64_t>{4}));
+  auto after5 = store->MessagesAfter(row, 5, 0, 100);
+  ASSERT_TRUE(after5.ok());
+  EXPECT_TRUE(after5->empty());
+  auto none = store->MessagesAfter(row, 0, 0, 0);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+
+  ASSERT_TRUE(store->Commit().ok());
+  EXPECT_EQ(store->staged_message_count(), 0u);
+  EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{5}, all_bytes));
+  store.reset();
+
+  auto reopened = RelayStore::Open(dir(), Durability::kNoFsync);
+  ASSERT_TRUE(reopened.ok()) << reopened.error().message;
+  EXPECT_EQ(Counters(**reopened), std::make_pair(std::uint64_t{5}, all_bytes));
+  auto stored = (*reopened)->MessagesAfter(row, 0, 0, 100);
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(SeqsOf(*stored), (std::vector<std::int64_t>{1, 2, 3, 4, 5}));
+  for (const auto& m : *stored) {
+    EXPECT_EQ(m.message_id, IdOf(static_cast<std::uint8_t>(0x40 + m.seq))) << m.seq;
+    EXPECT_EQ(m.received_at, 10 * static_cast<std::uint64_t>(m.seq)) << m.seq;
+    EXPECT_EQ(m.blob, blob(m.seq)) << m.seq;
+  }
+  auto totals = (*reopened)->LoadTotals();
+  ASSERT_TRUE(totals.ok());
+  EXPECT_EQ(totals->bytes, all_bytes);
+  EXPECT_EQ(totals->max_message_seq, 5);
+}
+
+TEST_F(RelayStoreTest, RollbackAndCloseDropStagedMessages) {
+  auto store = OpenWithQueue(Durability::kNoFsync);
+  ASSERT_NE(store, nullptr);
+  const std::int64_t row = QueueRow(*store);
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->InsertMessage(row, 1, IdOf(11), 0, 1000, MarkerBlob(1)).ok());
+  ASSERT_TRUE(store->Commit().ok());
+
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->InsertMessage(row, 2, IdOf(12), 0, 1000, MarkerBlob(2)).ok());
+  ASSERT_TRUE(store->InsertMessage(row, 3, IdOf(13), 0, 1000, MarkerBlob(3)).ok());
+  EXPECT_EQ(store->staged_message_count(), 2u);
+  store->Rollback();
+  EXPECT_EQ(store->staged_message_count(), 0u);
+  EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{1}, std::uint64_t{1280}));
+  auto left = store->MessagesAfter(row, 0, 0, 100);
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(SeqsOf(*left), (std::vector<std::int64_t>{1}));
+  auto totals = store->LoadTotals();
+  ASSERT_TRUE(totals.ok());
+  EXPECT_EQ(totals->bytes, 1280u);
+  EXPECT_EQ(totals->max_message_seq, 1);
+  // A later transaction starts empty and commits only its own messages.
+  ASSERT_TRUE(store->Begin().ok());
+  EXPECT_EQ(store->staged_message_count(), 0u);
+  ASSERT_TRUE(store->InsertMessage(row, 4, IdOf(14), 0, 1000, MarkerBlob(4)).ok());
+  ASSERT_TRUE(store->Commit().ok());
+  // Closing with messages staged rolls them back too.
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->InsertMessage(row, 5, IdOf(15), 0, 1000, MarkerBlob(5)).ok());
+  store.reset();
+
+  auto reopened = RelayStore::Open(dir(), Durability::kNoFsync);
+  ASSERT_TRUE(reopened.ok()) << reopened.error().message;
+  EXPECT_EQ(Counters(**reopened), std::make_pair(std::uint64_t{2}, std::uint64_t{2560}));
+  auto stored = (*reopened)->MessagesAfter(row, 0, 0, 100);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(SeqsOf(*stored), (std::vector<std::int64_t>{1, 4}));
+  EXPECT_EQ(FilesHolding(dir(), MarkerBlob(2)), std::vector<std::string>{});
+  EXPECT_EQ(FilesHolding(dir(), MarkerBlob(5)), std::vector<std::string>{});
+}
+
+TEST_F(RelayStoreTest, DeletingAQueueFreesItsStagedAndStoredMessages) {
+  auto store = OpenWithQueue(Durability::kNoFsync);
+  ASSERT_NE(store, nullptr);
+  const std::int64_t row = QueueRow(*store);
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->InsertMessage(row, 1, IdOf(11), 0, 1000, Bytes(1280, 1)).ok());
+  ASSERT_TRUE(store->InsertMessage(row, 2, IdOf(12), 0, 1000, Bytes(1300, 2)).ok());
+  ASSERT_TRUE(store->Commit().ok());
+
+  ASSERT_TRUE(store->Begin().ok());
+  protocol::PublicKey key{};
+  key.fill(8);
+  ASSERT_TRUE(*store->InsertQueue(IdOf(3), IdOf(4), key, 0));
+  auto other = store->FindQueueByRecipient(IdOf(3));
+  ASSERT_TRUE(other.ok() && other->has_value());
+  const std::int64_t other_row = (*other)->row;
+  ASSERT_TRUE(store->InsertMessage(row, 3, IdOf(13), 0, 1000, Bytes(1500, 3)).ok());
+  ASSERT_TRUE(store->InsertMessage(other_row, 4, IdOf(14), 0, 1000, Bytes(1200, 4)).ok());
+  ASSERT_TRUE(store->InsertMessage(row, 5, IdOf(15), 0, 1000, Bytes(1100, 5)).ok());
+  EXPECT_EQ(store->staged_message_count(), 3u);
+  auto freed = store->DeleteQueue(row);
+  ASSERT_TRUE(freed.ok());
+  EXPECT_EQ(*freed, 1280u + 1300u + 1500u + 1100u);
+  EXPECT_EQ(store->staged_message_count(), 1u);  // the other queue's
+  ByteArray<32> send_key{};
+  auto gone = store->FindQueueBySender(IdOf(2), send_key);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone->has_value());
+  auto nothing = store->MessagesAfter(row, 0, 0, 100);
+  ASSERT_TRUE(nothing.ok());
+  EXPECT_TRUE(nothing->empty());
+  auto totals = store->LoadTotals();
+  ASSERT_TRUE(totals.ok());
+  EXPECT_EQ(totals->queues, 1u);
+  EXPECT_EQ(totals->bytes, 1200u);
+  ASSERT_TRUE(store->Commit().ok());
+  store.reset();
+
+  auto reopened = RelayStore::Open(dir(), Durability::kNoFsync);
+  ASSERT_TRUE(reopened.ok()) << reopened.error().message;
+  nothing = (*reopened)->MessagesAfter(row, 0, 0, 100);
+  ASSERT_TRUE(nothing.ok());
+  EXPECT_TRUE(nothing->empty());
+  auto kept = (*reopened)->MessagesAfter(other_row, 0, 0, 100);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(SeqsOf(*kept), (std::vector<std::int64_t>{4}));
+  totals = (*reopened)->LoadTotals();
+  ASSERT_TRUE(totals.ok());
+  EXPECT_EQ(totals->queues, 1u);
+  EXPECT_EQ(totals->bytes, 1200u);
+  EXPECT_EQ(totals->max_message_seq, 4);
+}
+
+TEST_F(RelayStoreTest, TotalsCountStagedBytesAndSequenceNumbers) {
+  auto store = OpenWithQueue(Durability::kNoFsync);
+  ASSERT_NE(store, nullptr);
+  const std::int64_t row = QueueRow(*store);
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->InsertMessage(row, 1, IdOf(11), 0, 1000, Bytes(1280, 1)).ok());
+  ASSERT_TRUE(store->Commit().ok());
+
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->InsertMessage(row, 2, IdOf(12), 0, 1000, Bytes(700, 2)).ok());
+  ASSERT_TRUE(store->InsertMessage(row, 3, IdOf(13), 0, 1000, Bytes(500, 3)).ok());
+  auto totals = store->LoadTotals();
+  ASSERT_TRUE(totals.ok());
+  EXPECT_EQ(totals->queues, 1u);
+  EXPECT_EQ(totals->bytes, 1280u + 700u + 500u);
+  EXPECT_EQ(totals->max_message_seq, 3);
+  ASSERT_TRUE(store->DeleteMessage(row, 2).ok());
+  totals = store->LoadTotals();
+  ASSERT_TRUE(totals.ok());
+  EXPECT_EQ(totals->bytes, 1280u + 500u);
+  EXPECT_EQ(totals->max_message_seq, 3);
+  ASSERT_TRUE(store->Commit().ok());
+
+  totals = store->LoadTotals();
+  ASSERT_TRUE(totals.ok());
+  EXPECT_EQ(totals->bytes, 1280u + 500u);
+  EXPECT_EQ(totals->max_message_seq, 3);
+}
+
+TEST_F(RelayStoreTest, ExpiryRemovesExpiredStagedMessagesWithinTheRowLimit) {
+  auto store = OpenWithQueue(Durability::kNoFsync);
+  ASSERT_NE(store, nullptr);
+  const std::int64_t row = QueueRow(*store);
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->InsertMessage(row, 1, IdOf(11), 0, 50, Bytes(1281, 1)).ok());
+  ASSERT_TRUE(store->InsertMessage(row, 2, IdOf(12), 0, 100, Bytes(1282, 2)).ok());
+  ASSERT_TRUE(store->Commit().ok());
+
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->InsertMessage(row, 3, IdOf(13), 0, 100, Bytes(1283, 3)).ok());
+  ASSERT_TRUE(store->InsertMessage(row, 4, IdOf(14), 0, 101, Bytes(1284, 4)).ok());
+  ASSERT_TRUE(store->InsertMessage(row, 5, IdOf(15), 0, 20, Bytes(1285, 5)).ok());
+  // Expired at 100: 1, 2 (stored), 3, 5 (staged); 4 is not.
+  std::uint64_t messages = 0;
+  std::uint64_t bytes = 0;
+  auto batch = store->ExpireBatch(100, 3);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(batch->messages, 3u);
+  messages += batch->messages;
+  bytes += batch->bytes;
+  batch = store->ExpireBatch(100, 3);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(batch->messages, 1u);
+  messages += batch->messages;
+  bytes += batch->bytes;
+  batch = store->ExpireBatch(100, 3);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(batch->messages, 0u);
+  EXPECT_EQ(batch->bytes, 0u);
+  EXPECT_EQ(messages, 4u);
+  EXPECT_EQ(bytes, 1281u + 1282u + 1283u + 1285u);
+  // A batch of zero rows expires nothing.
+  ASSERT_TRUE(store->InsertMessage(row, 6, IdOf(16), 0, 10, Bytes(1286, 6)).ok());
+  batch = store->ExpireBatch(100, 0);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(batch->messages, 0u);
+  batch = store->ExpireBatch(100, 1);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(batch->messages, 1u);
+  EXPECT_EQ(batch->bytes, 1286u);
+
+  EXPECT_EQ(store->staged_message_count(), 1u);
+  EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{1}, std::uint64_t{1284}));
+  auto left = store->MessagesAfter(row, 0, 0, 100);
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(SeqsOf(*left), (std::vector<std::int64_t>{4}));
+  ASSERT_TRUE(store->Commit().ok());
+  store.reset();
+
+  auto reopened = RelayStore::Open(dir(), Durability::kNoFsync);
+  ASSERT_TRUE(reopened.ok()) << reopened.error().message;
+  EXPECT_EQ(Counters(**reopened), std::make_pair(std::uint64_t{1}, std::uint64_t{1284}));
+  left = (*reopened)->MessagesAfter(row, 0, 0, 100);
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(SeqsOf(*left), (std::vector<std::int64_t>{4}));
+}
+
+TEST_F(RelayStoreTest, StagingMoreThanTheByteLimitWritesTheMessagesIntoTheTransaction) {
+  auto store = OpenWithQueue(Durability::kNoFsync);
+  ASSERT_NE(store, nullptr);
+  const std::int64_t row = QueueRow(*store);
+  constexpr std::size_t kBlobBytes = 64 << 10;
+  constexpr auto kFull = static_cast<std::int64_t>(kMaxStagedMessageBytes / kBlobBytes);
+  auto blob = [](std::int64_t seq) { return Bytes(kBlobBytes, static_cast<std::uint8_t>(seq)); };
+  ASSERT_TRUE(store->Begin().ok());
+  for (std::int64_t seq = 1; seq <= kFull; ++seq) {
+    ASSERT_TRUE(store->InsertMessage(row, seq, IdOf(1), 0, 1000, blob(seq)).ok());
+  }
+  EXPECT_EQ(store->staged_message_count(), static_cast<std::uint64_t>(kFull));  // not above
+  ASSERT_TRUE(store->InsertMessage(row, kFull + 1, IdOf(1), 0, 1000, blob(kFull + 1)).ok());
+  EXPECT_EQ(store->staged_message_count(), 0u);
+  ASSERT_TRUE(store->InsertMessage(row, kFull + 2, IdOf(1), 0, 1000, blob(kFull + 2)).ok());
+  ASSERT_TRUE(store->InsertMessage(row, kFull + 3, IdOf(1), 0, 1000, blob(kFull + 3)).ok());
+  EXPECT_EQ(store->staged_message_count(), 2u);
+
+  // Written and staged messages read alike within the transaction.
+  const std::int64_t total = kFull + 3;
+  EXPECT_EQ(Counters(*store), std::make_pair(static_cast<std::uint64_t>(total),
+                                             static_cast<std::uint64_t>(total) * kBlobBytes));
+  auto totals = store->LoadTotals();
+  ASSERT_TRUE(totals.ok());
+  EXPECT_EQ(totals->bytes, static_cast<std::uint64_t>(total) * kBlobBytes);
+  EXPECT_EQ(totals->max_message_seq, total);
+  auto all = store->MessagesAfter(row, 0, 0, 1000);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), static_cast<std::size_t>(total));
+  for (std::int64_t i = 0; i < total; ++i) {
+    EXPECT_EQ((*all)[static_cast<std::size_t>(i)].seq, i + 1);
+  }
+  auto written = store->DeleteMessage(row, 1);
+  ASSERT_TRUE(written.ok() && written->has_value());
+  EXPECT_EQ(**written, kBlobBytes);
+  auto staged = store->DeleteMessage(row, total);
+  ASSERT_TRUE(staged.ok() && staged->has_value());
+  EXPECT_EQ(**staged, kBlobBytes);
+  EXPECT_EQ(store->staged_message_count(), 1u);
+  ASSERT_TRUE(store->Commit().ok());
+  EXPECT_EQ(store->staged_message_count(), 0u);
+  store.reset();
+
+  auto reopened = RelayStore::Open(dir(), Durability::kNoFsync);
+  ASSERT_TRUE(reopened.ok()) << reopened.error().message;
+  EXPECT_EQ(Counters(**reopened),
+            std::make_pair(static_cast<std::uint64_t>(total - 2),
+                           static_cast<std::uint64_t>(total - 2) * kBlobBytes));
+  all = (*reopened)->MessagesAfter(row, 0, 0, 1000);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), static_cast<std::size_t>(total - 2));
+  for (std::int64_t i = 0; i < total - 2; ++i) {
+    const auto& m = (*all)[static_cast<std::size_t>(i)];
+    EXPECT_EQ(m.seq, i + 2);
+    EXPECT_EQ(m.blob, blob(i + 2)) << m.seq;
+  }
+  totals = (*reopened)->LoadTotals();
+  ASSERT_TRUE(totals.ok());
+  EXPECT_EQ(totals->max_message_seq, total - 1);
+}
+
+TEST_F(RelayStoreTest, ReusingAStagedSequenceNumberIsAnInternalError) {
+  auto store = OpenWithQueue(Durability::kNoFsync);
+  ASSERT_NE(store, nullptr);
+  const std::int64_t row = QueueRow(*store);
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->InsertMessage(row, 7, IdOf(11), 0, 1000, MarkerBlob(1)).ok());
+  auto reused = store->InsertMessage(row, 7, IdOf(12), 0, 1000, MarkerBlob(2, 900));
+  ASSERT_FALSE(reused.ok());
+  EXPECT_EQ(reused.error().code, Errc::kInternal);
+  // The first message is untouched and the transaction still commits.
+  EXPECT_EQ(store->staged_message_count(), 1u);
+  EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{1}, std::uint64_t{1280}));
+  ASSERT_TRUE(store->Commit().ok());
+  auto stored = store->MessagesAfter(row, 0, 0, 100);
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(SeqsOf(*stored), (std::vector<std::int64_t>{7}));
+  EXPECT_EQ((*stored)[0].message_id, IdOf(11));
+  EXPECT_EQ((*stored)[0].blob, MarkerBlob(1));
+}
+
+// Sequence numbers are unique across queues (messages.seq is the primary
+// key), so a seq staged for one queue is "already staged" for every queue.
+TEST_F(RelayStoreTest, ReusingASequenceNumberStagedForAnotherQueueIsAnInternalError) {
+  auto store = OpenWithQueue(Durability::kNoFsync);
+  ASSERT_NE(store, nullptr);
+  const std::int64_t row = QueueRow(*store);
+  ASSERT_TRUE(store->Begin().ok());
+  protocol::PublicKey key{};
+  key.fill(8);
+  ASSERT_TRUE(*store->InsertQueue(IdOf(3), IdOf(4), key, 0));
+  auto other = store->FindQueueByRecipient(IdOf(3));
+  ASSERT_TRUE(other.ok() && other->has_value());
+  ASSERT_TRUE(store->InsertMessage(row, 7, IdOf(11), 0, 1000, MarkerBlob(1)).ok());
+  auto reused = store->InsertMessage((*other)->row, 7, IdOf(12), 0, 1000, MarkerBlob(2));
+  EXPECT_FALSE(reused.ok());
+  if (!reused.ok()) {
+    EXPECT_EQ(reused.error().code, Errc::kInternal);
+  }
+  EXPECT_EQ(store->staged_message_count(), 1u);
+  auto committed = store->Commit();
+  EXPECT_TRUE(committed.ok()) << committed.error().message;
+}
+
+TEST_F(RelayStoreTest, InsertOutsideATransactionIsWrittenAtOnce) {
+  auto store = OpenWithQueue(Durability::kNoFsync);
+  ASSERT_NE(store, nullptr);
+  const std::int64_t row = QueueRow(*store);
+  ASSERT_FALSE(store->in_transaction());
+  ASSERT_TRUE(store->InsertMessage(row, 1, IdOf(11), 0, 1000, MarkerBlob(1)).ok());
+  EXPECT_EQ(store->staged_message_count(), 0u);
+  EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{1}, std::uint64_t{1280}));
+  EXPECT_FALSE(FilesHolding(dir(), MarkerBlob(1)).empty());  // in the WAL
+  store.reset();
+
+  auto reopened = RelayStore::Open(dir(), Durability::kNoFsync);
+  ASSERT_TRUE(reopened.ok()) << reopened.error().message;
+  EXPECT_EQ(Counters(**reopened), std::make_pair(std::uint64_t{1}, std::uint64_t{1280}));
+  auto stored = (*reopened)->MessagesAfter(row, 0, 0, 100);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(SeqsOf(*stored), (std::vector<std::int64_t>{1}));
 }
 
 }  // namespace
