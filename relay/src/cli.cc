@@ -30,6 +30,7 @@ constexpr const char* kAddressFileName = "address";
 // RelaySettings repeats the shell's defaults (config.h has no Asio): keep them equal.
 static_assert(RelaySettings{}.max_connections == ServerOptions{}.max_connections);
 static_assert(RelaySettings{}.expire_interval_seconds == ServerOptions{}.expire_every.count());
+static_assert(RelaySettings{}.commit_interval_us == ServerOptions{}.commit_interval.count());
 static_assert(RelaySettings{}.handshake_timeout_ms ==
               net::ChannelLimits{}.handshake_timeout.count());
 static_assert(RelaySettings{}.idle_timeout_ms == net::ChannelLimits{}.idle_timeout.count());
@@ -96,6 +97,7 @@ int Serve(const RelaySettings& settings, bool closed) {
   options.listen_port = port;
   options.max_connections = settings.max_connections;
   options.expire_every = std::chrono::seconds(settings.expire_interval_seconds);
+  options.commit_interval = std::chrono::microseconds(settings.commit_interval_us);
   options.channel.handshake_timeout = std::chrono::milliseconds(settings.handshake_timeout_ms);
   options.channel.idle_timeout = std::chrono::milliseconds(settings.idle_timeout_ms);
   options.channel.write_timeout = std::chrono::milliseconds(settings.write_timeout_ms);

@@ -2,7 +2,7 @@
 //
 // RelaySettings holds everything an operator can set: the server options
 // (listen address, public host, connection cap, channel deadlines, metrics
-// address, log level, expiry interval) and every RelayLimits field. The file is
+// address, log level, expiry and commit intervals) and every RelayLimits field. The file is
 // protobuf text format of rhizome.relay.v1.RelayConfig
 // (relay/proto/rhizome/relay/v1/config.proto); docs/relay.md is the reference
 // and relay/deploy/rhizome-relay.conf a commented example.
@@ -51,6 +51,7 @@ struct RelaySettings {
   std::string metrics_listen;  // empty: no metrics endpoint; else loopback HOST:PORT
   LogLevel log_level = LogLevel::kInfo;
   std::uint32_t expire_interval_seconds = 60;
+  std::uint32_t commit_interval_us = 2000;  // ServerOptions::commit_interval
   RelayLimits limits;
 };
 

@@ -27,7 +27,7 @@ void Rethrow(std::exception_ptr e) {
 RelayServer::RelayServer(asio::io_context& io, RelayEngine& engine, const RelayKeys& keys,
                          ServerOptions options)
     : io_(io), engine_(engine), keys_(keys), options_(std::move(options)), acceptor_(io),
-      expire_timer_(io), metrics_acceptor_(io) {}
+      expire_timer_(io), commit_timer_(io), metrics_acceptor_(io) {}
 
 RelayServer::~RelayServer() {
   Stop();
@@ -165,6 +165,7 @@ void RelayServer::Stop() {
   acceptor_.close(ec);
   metrics_acceptor_.close(ec);
   expire_timer_.cancel();
+  commit_timer_.cancel();
   FlushNow(/*force=*/true);  // commit whatever arrived before the stop
   // One last sync, here (we are stopping anyway), after the sync thread has
   // ended: if its last fdatasync failed, this one fails too (SyncToDisk is
@@ -320,10 +321,23 @@ void RelayServer::FlushNow(bool force) {
   // (its replies would wait for the next sync anyway); OnSynced() commits it.
   // One commit and one fsync per sync period, not one commit per turn, at any
   // rate; bounded by kMaxCommandsPerCommit.
-  if (!force && sync_in_flight_ && commands_since_flush_ < kMaxCommandsPerCommit &&
+  // The commit interval: at most one commit per options_.commit_interval,
+  // so a transaction gathers more commands (and a message acknowledged by its
+  // recipient meanwhile never reaches the database file).
+  if (!force && commands_since_flush_ < kMaxCommandsPerCommit &&
       engine_.pending_reply_bytes() < kMaxPendingReplyBytes) {
-    flush_deferred_ = true;
-    return;
+    if (sync_in_flight_) {
+      flush_deferred_ = true;
+      return;
+    }
+    if (commands_since_flush_ > 0 && options_.commit_interval.count() > 0) {
+      const auto due = last_commit_ + options_.commit_interval;
+      if (std::chrono::steady_clock::now() < due) {
+        flush_deferred_ = true;
+        ArmCommitTimer(due);
+        return;
+      }
+    }
   }
   flush_deferred_ = false;
   const bool had_commands = commands_since_flush_ > 0;
@@ -345,6 +359,7 @@ void RelayServer::FlushNow(bool force) {
   }
   if (had_commands) ++counters_.commits;
   if (engine_.stats().commits != commits_before) {
+    last_commit_ = std::chrono::steady_clock::now();
     held_.push_back(Held{++generation_, std::move(*out)});
     sync_in_flight_ = true;
     if (generation_ - synced_generation_ > kMaxUnsyncedCommits) {
@@ -361,6 +376,17 @@ void RelayServer::FlushNow(bool force) {
   } else if (!out->empty()) {
     held_.push_back(Held{generation_, std::move(*out)});
   }
+}
+
+void RelayServer::ArmCommitTimer(std::chrono::steady_clock::time_point due) {
+  if (commit_timer_armed_) return;
+  commit_timer_armed_ = true;
+  commit_timer_.expires_at(due);
+  commit_timer_.async_wait([this, alive = std::weak_ptr<int>(alive_)](const asio::error_code& ec) {
+    if (!alive.lock()) return;
+    commit_timer_armed_ = false;
+    if (!ec && flush_deferred_ && !stopping_ && !failed_) FlushNow();
+  });
 }
 
 void RelayServer::Send(std::vector<Outgoing> out) {

@@ -66,6 +66,10 @@ struct ServerOptions {
   net::ChannelLimits channel;
   std::size_t max_connections = 20'000;
   std::chrono::seconds expire_every{60};
+  // Group commit: a commit follows the previous one by at least this long
+  // (while commands wait, their replies wait too). 0: commit as soon as the
+  // previous sync ended. See "Commit interval" in docs/relay-internals.md.
+  std::chrono::microseconds commit_interval{2000};
   // The metrics endpoint: empty host = off. The host must be a loopback IP
   // address (config.h validates it; Start() refuses anything else).
   std::string metrics_host;
@@ -112,6 +116,8 @@ class RelayServer {
   asio::awaitable<void> ServeMetrics(asio::ip::tcp::socket socket);
   void ScheduleFlush();
   void FlushNow(bool force = false);
+  // Wakes FlushNow() at `due` (the commit interval's end) unless armed.
+  void ArmCommitTimer(std::chrono::steady_clock::time_point due);
   // Serializes and sends; closes a connection whose send queue is full.
   void Send(std::vector<Outgoing> out);
   // Group commit (Durability::kFsyncByCaller, engine.h): the replies of a
@@ -161,6 +167,9 @@ class RelayServer {
   std::uint64_t sync_requested_ = 0;
   bool sync_stop_ = false;
   asio::steady_timer expire_timer_;
+  asio::steady_timer commit_timer_;
+  bool commit_timer_armed_ = false;
+  std::chrono::steady_clock::time_point last_commit_{};
   ServerCounters counters_;
   std::size_t commands_since_flush_ = 0;  // staged since the last commit
   std::size_t commands_this_turn_ = 0;    // since the last FlushNow()

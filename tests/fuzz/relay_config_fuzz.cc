@@ -44,7 +44,8 @@ bool Same(const r::RelaySettings& a, const r::RelaySettings& b) {
          a.idle_timeout_ms == b.idle_timeout_ms && a.write_timeout_ms == b.write_timeout_ms &&
          a.max_write_queue_bytes == b.max_write_queue_bytes &&
          a.metrics_listen == b.metrics_listen && a.log_level == b.log_level &&
-         a.expire_interval_seconds == b.expire_interval_seconds && SameLimits(a.limits, b.limits);
+         a.expire_interval_seconds == b.expire_interval_seconds &&
+         a.commit_interval_us == b.commit_interval_us && SameLimits(a.limits, b.limits);
 }
 
 }  // namespace

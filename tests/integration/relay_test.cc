@@ -171,6 +171,53 @@ TEST_F(RelayTest, AcknowledgedMessagesSurviveKill9) {
   EXPECT_TRUE(Drain(again.address(), q, false).empty()) << "acknowledged messages came back";
 }
 
+// With the longest commit interval, commands that arrive within 100 ms of the
+// previous commit wait for the interval's timer: every SEND and ACK is still
+// answered, and what was acknowledged is what a restart finds.
+TEST_F(RelayTest, LongCommitIntervalStillAnswersEveryCommand) {
+  const fs::path config = dir_.path() / "relay.conf";
+  std::ofstream(config) << "commit_interval_us: 100000\n";
+  Queue q;
+  std::vector<Bytes> sent;
+  {
+    RelayProcess relay(data(), log(), 0, {"--config", config.string()});
+    ASSERT_TRUE(relay.ok()) << ReadFileOrDie(log());
+    RelayClient c(relay.address());
+    ASSERT_TRUE(MakeQueue(c, q));
+    for (int i = 0; i < 6; ++i) {
+      Bytes blob = SealedBlob("interval " + std::to_string(i));
+      auto r = SendTo(c, q, blob);
+      ASSERT_TRUE(r && std::holds_alternative<RelayOk>(r->body)) << i;
+      sent.push_back(blob);
+    }
+    // The first three are delivered and acknowledged (each ACK waits for a
+    // commit too), then the relay is killed.
+    RelayClient reader(relay.address());
+    ASSERT_TRUE(reader.ok());
+    auto sub = SubscribeTo(reader, q);
+    ASSERT_TRUE(sub);
+    std::vector<QueueMessage> got;
+    for (int i = 0; i < 20 && got.size() < 3; ++i) {
+      auto push = reader.NextPush(2s);
+      if (!push) break;
+      if (auto* m = std::get_if<QueueMessage>(&push->body)) got.push_back(*m);
+    }
+    ASSERT_GE(got.size(), 3u);
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(got[static_cast<std::size_t>(i)].blob, sent[static_cast<std::size_t>(i)]);
+      auto a = reader.Call(AckMessage{q.recipient_id, got[static_cast<std::size_t>(i)].message_id});
+      ASSERT_TRUE(a && std::holds_alternative<RelayOk>(a->body)) << i;
+    }
+    relay.process().Signal(SIGKILL);
+    ASSERT_EQ(relay.process().Wait(10s), 128 + SIGKILL);
+  }
+  RelayProcess again(data(), log(), 0, {"--config", config.string()});
+  ASSERT_TRUE(again.ok()) << ReadFileOrDie(log());
+  auto left = Drain(again.address(), q, /*ack=*/true);
+  ASSERT_EQ(left.size(), 3u);
+  for (std::size_t i = 0; i < left.size(); ++i) EXPECT_EQ(left[i].blob, sent[i + 3]) << i;
+}
+
 TEST_F(RelayTest, SigtermStopsCleanly) {
   RelayProcess relay(data(), log(), 0);
   ASSERT_TRUE(relay.ok());

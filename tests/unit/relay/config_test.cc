@@ -34,6 +34,7 @@ std::map<std::string, std::uint64_t> Numbers(const RelaySettings& s) {
   return {
       {"max_connections", s.max_connections},
       {"expire_interval_seconds", s.expire_interval_seconds},
+      {"commit_interval_us", s.commit_interval_us},
       {"channel.handshake_timeout_ms", s.handshake_timeout_ms},
       {"channel.idle_timeout_ms", s.idle_timeout_ms},
       {"channel.write_timeout_ms", s.write_timeout_ms},
