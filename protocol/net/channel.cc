@@ -15,16 +15,10 @@ using asio::experimental::as_tuple;
 using asio::use_awaitable;
 constexpr auto kTuple = as_tuple(use_awaitable);
 
-// Background coroutines report no errors (they use as_tuple); an exception
-// here is a bug: let it escape io_context::run() instead of hiding it.
-void Rethrow(std::exception_ptr e) {
-  if (e) std::rethrow_exception(e);
-}
-
 // One scratch buffer per network thread: idle channels hold no read buffer.
 constexpr std::size_t kScratchBytes = 64 * 1024;
-// Largest write buffer a channel keeps for the next batch while a burst lasts
-// (none is kept between bursts).
+// While a burst lasts, the written front of the write buffer is dropped once
+// it is this large and most of the buffer (none is kept between bursts).
 constexpr std::size_t kKeptWriteBufferBytes = 256 * 1024;
 std::uint8_t* Scratch() {
   thread_local std::array<std::uint8_t, kScratchBytes> scratch;
@@ -321,11 +315,10 @@ Status Channel::Enqueue(ByteSpan plaintext) {
   if (auto st = session_.Seal(plaintext, out_); !st) return st;
   queued_bytes_ += out_.size() - before;
   if (!writing_) {
-    // The writer runs only while there is something to write: an idle channel
-    // holds no writer coroutine.
+    // Posted, not run here: frames queued in the rest of this turn (replies
+    // and pushes to one connection) share its write.
     writing_ = true;
-    asio::co_spawn(socket_.get_executor(), [self = shared_from_this()]() { return self->Writer(); },
-                   Rethrow);
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->WriteStep(); });
   }
   return {};
 }
@@ -356,37 +349,43 @@ asio::awaitable<Status> Channel::SendWhenRoom(Bytes plaintext) {
   co_return Enqueue(plaintext);
 }
 
-asio::awaitable<void> Channel::Writer() {
-  Bytes batch;
-  while (open_ && !out_.empty()) {
-    // The previous batch's buffer (cleared) collects what is sealed while
-    // this one is written, unless a rare large burst made it big.
-    batch.clear();
-    if (batch.capacity() > kKeptWriteBufferBytes) Bytes().swap(batch);
-    batch.swap(out_);
-    std::size_t written = 0;
+void Channel::WriteStep() {
+  while (open_ && out_head_ < out_.size()) {
     asio::error_code ec;
-    while (open_ && written < batch.size()) {
-      // The deadline is "no progress for write_timeout", re-armed as bytes move.
+    const std::size_t n =
+        socket_.write_some(asio::buffer(out_.data() + out_head_, out_.size() - out_head_), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      // The deadline is "no progress for write_timeout", armed while waiting.
       write_deadline_ = Clock::now() + limits_.write_timeout;
       if (write_deadline_ < watchdog_.expiry()) watchdog_.cancel();  // re-evaluate sooner
-      auto [wec, n] = co_await socket_.async_write_some(
-          asio::buffer(batch.data() + written, batch.size() - written), kTuple);
-      ec = wec;
-      if (ec) break;
-      written += n;
+      socket_.async_wait(Socket::wait_write,
+                         Exact([self = shared_from_this()](const asio::error_code& wec) {
+                           if (wec && self->open_) {
+                             (void)self->CloseWith(Error{Errc::kIo, "connection failed"});
+                           }
+                           self->WriteStep();
+                         }));
+      return;
     }
-    write_deadline_ = Clock::time_point::max();
-    queued_bytes_ -= batch.size();
-    if (space_signal_) space_signal_->cancel();
-    if (ec || !open_) {
+    if (ec) {
       (void)CloseWith(Error{Errc::kIo, "connection failed"});
       break;
     }
+    out_head_ += n;
+    queued_bytes_ -= n;
+    if (space_signal_) space_signal_->cancel();
+    // A reader that keeps up only just never lets out_ drain: drop the
+    // written part once it is most of the buffer.
+    if (out_head_ >= kKeptWriteBufferBytes && out_head_ * 2 >= out_.size()) {
+      out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_head_));
+      out_head_ = 0;
+    }
   }
+  write_deadline_ = Clock::time_point::max();
   // Between bursts a channel holds no write buffer: idle channels stay small.
   // (Frames still in out_ here belong to a closed channel and are never sent.)
-  queued_bytes_ -= out_.size();
+  queued_bytes_ = 0;
+  out_head_ = 0;
   Bytes().swap(out_);
   writing_ = false;
 }

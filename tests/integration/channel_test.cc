@@ -243,6 +243,42 @@ TEST_F(ChannelTest, AThousandConcurrentChannelsOnOneServer) {
   io.run_for(200ms);
 }
 
+// Far more than the loopback socket buffers hold, both ways at once: the
+// writers meet a full socket (partial writes, waits for writability, the
+// write buffer's front dropped as it drains) and every message still arrives
+// whole and in order.
+TEST_F(ChannelTest, ABurstLargerThanTheSocketBuffersArrivesWholeAndInOrder) {
+  EchoServer server(ChannelKind::kClientToRelay, server_key_, &open_psk_, ChannelLimits{});
+  constexpr int kMessages = 1500;
+  constexpr std::size_t kSize = 16 * 1024;  // 24 MiB each way
+  auto message = [](int i) {
+    Bytes m(kSize);
+    crypto::DeterministicRandom(static_cast<std::uint64_t>(i) + 1).Fill(m);
+    return m;
+  };
+  auto run = [&]() -> asio::awaitable<int> {
+    auto ch = co_await Channel::Connect("127.0.0.1", server.port(), RelayClient(open_psk_),
+                                        crypto::SystemRandom());
+    if (!ch) co_return -1;
+    auto channel = *ch;
+    auto writer = [channel, message]() -> asio::awaitable<void> {
+      for (int i = 0; i < kMessages; ++i) {
+        if (!co_await channel->Send(message(i))) co_return;
+      }
+    };
+    asio::co_spawn(co_await asio::this_coro::executor, writer(), asio::detached);
+    int in_order = 0;
+    for (int i = 0; i < kMessages; ++i) {
+      auto back = co_await channel->Receive();
+      if (!back || *back != message(i)) break;
+      ++in_order;
+    }
+    channel->Close();
+    co_return in_order;
+  };
+  EXPECT_EQ(RunClient(run(), 60s), kMessages);
+}
+
 // A raw TCP peer that misbehaves, while a well-behaved client keeps working.
 class HostilePeerTest : public ChannelTest {
  protected:
@@ -271,6 +307,36 @@ class HostilePeerTest : public ChannelTest {
     return closed;
   }
 };
+
+// A peer that finishes the handshake and keeps sending but never reads what
+// comes back: the server's writes stop making progress and the write
+// deadline closes the connection; another client is served meanwhile.
+TEST_F(HostilePeerTest, PeerThatNeverReadsIsCutOffAtTheWriteDeadline) {
+  EchoServer server(ChannelKind::kClientToRelay, server_key_, &open_psk_, Tight());
+  auto flood = [&]() -> asio::awaitable<int> {
+    auto ch = co_await Channel::Connect("127.0.0.1", server.port(), RelayClient(open_psk_),
+                                        crypto::SystemRandom());
+    if (!ch) co_return -1;
+    const Bytes big(16 * 1024, 0x61);
+    int sent = 0;
+    // Never Receive(): the echoes fill this side's socket. TrySend, not Send:
+    // this side's own queue may fill too once the server stops reading.
+    for (int i = 0; i < 2000 && (*ch)->is_open(); ++i) {
+      if (!(*ch)->TrySend(big)) break;
+      ++sent;
+      asio::steady_timer pause(co_await asio::this_coro::executor, 1ms);
+      co_await pause.async_wait(asio::use_awaitable);
+      if (server.closed_after_established.load() > 0) break;
+    }
+    co_return sent;
+  };
+  EXPECT_GT(RunClient(flood(), 30s), 0);
+  for (int i = 0; i < 50 && server.closed_after_established.load() == 0; ++i) {
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(server.closed_after_established.load(), 1) << "the silent reader was never cut off";
+  EXPECT_EQ(RunClient(EchoRoundTrips(server.port(), RelayClient(open_psk_), 5)), 5);
+}
 
 TEST_F(HostilePeerTest, GarbageIsCutOffAndOthersKeepWorking) {
   EchoServer server(ChannelKind::kClientToRelay, server_key_, &open_psk_, Tight());

@@ -139,7 +139,10 @@ class Channel : public std::enable_shared_from_this<Channel> {
       ChannelLimits limits);
   asio::awaitable<Status> SendWhenRoom(Bytes plaintext);
   asio::awaitable<Status> RunHandshake();
-  asio::awaitable<void> Writer();
+  // Writes out_ from out_head_ without blocking; when the socket is full,
+  // waits for it to be writable (a plain handler, not a coroutine: a burst
+  // costs one posted handler and one write per connection per turn).
+  void WriteStep();
   void ArmWatchdog();
   void ReadStep();     // one step of ReceiveEach's loop
   void FinishReceiving();
@@ -161,8 +164,9 @@ class Channel : public std::enable_shared_from_this<Channel> {
   // Released once drained.
   std::vector<Bytes> received_;
   std::size_t received_head_ = 0;
-  Bytes out_;                      // sealed frames not yet handed to the writer
-  std::size_t queued_bytes_ = 0;   // out_ plus what the writer is writing
+  Bytes out_;                      // sealed frames; [out_head_, size) not yet written
+  std::size_t out_head_ = 0;
+  std::size_t queued_bytes_ = 0;   // out_.size() - out_head_
   // Cancelled to wake senders waiting for space; made on first use.
   std::unique_ptr<Timer> space_signal_;
   Timer watchdog_;
@@ -171,7 +175,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
   Clock::time_point read_deadline_;
   Clock::time_point write_deadline_ = Clock::time_point::max();
   bool open_ = true;
-  bool writing_ = false;           // a Writer() coroutine is running
+  bool writing_ = false;           // WriteStep() is posted or waiting for the socket
 };
 
 }  // namespace rhizome::net
