@@ -33,7 +33,7 @@ constexpr std::size_t kMaxDataDirBytes = 4096;                          // PATH_
 #define RHIZOME_RELAY_TOP_NUMBERS(X) \
   X(max_connections, 1, 1'000'000)   \
   X(expire_interval_seconds, 1, kDay)       \
-  X(commit_interval_us, 0, 100'000)
+  X(commit_interval_us, 0, 50'000)
 #define RHIZOME_RELAY_CHANNEL_NUMBERS(X) \
   X(handshake_timeout_ms, 100, 600'000)  \
   X(idle_timeout_ms, 1'000, kDay * 1000) \

@@ -251,6 +251,7 @@ class Engine final : public RelayEngine {
   std::vector<Outgoing> TakeEarly() override;
   Status SyncToDisk() override { return store_->SyncWal(); }
   std::size_t pending_reply_bytes() const override { return pending_bytes_; }
+  bool has_staged_writes() const override { return !turn_failed_ && store_->in_transaction(); }
   Result<std::uint64_t> Expire(std::uint64_t now) override;
 
   Stats stats() const override {

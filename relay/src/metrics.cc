@@ -114,7 +114,7 @@ std::string RenderMetrics(const RelayEngine::Stats& e, const ServerCounters& s) 
   w.Sample("rhizome_relay_rejections_total", "other", other);
 
   w.Metric("rhizome_relay_commits_total", "counter",
-           "Durable batched commits (one per event-loop turn with commands).", s.commits);
+           "Database commits (group commit: each holds the writes of many commands).", s.commits);
   w.Metric("rhizome_relay_commit_failures_total", "counter",
            "Commits that failed (every connection was then closed).", s.commit_failures);
   return w.Take();

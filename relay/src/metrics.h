@@ -39,7 +39,7 @@ struct ServerCounters {
   std::uint64_t connections_refused = 0;   // total closed on accept at max_connections
   std::uint64_t handshakes_failed = 0;     // total: failed, timed out or abandoned
   std::uint64_t protocol_violations = 0;   // total connections closed for a malformed message
-  std::uint64_t commits = 0;               // total batched commits (one per turn with commands)
+  std::uint64_t commits = 0;               // database commits (each holds many commands)
   std::uint64_t commit_failures = 0;       // total
 };
 

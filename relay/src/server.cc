@@ -330,7 +330,7 @@ void RelayServer::FlushNow(bool force) {
       flush_deferred_ = true;
       return;
     }
-    if (commands_since_flush_ > 0 && options_.commit_interval.count() > 0) {
+    if (options_.commit_interval.count() > 0 && engine_.has_staged_writes()) {
       const auto due = last_commit_ + options_.commit_interval;
       if (std::chrono::steady_clock::now() < due) {
         flush_deferred_ = true;
@@ -340,7 +340,6 @@ void RelayServer::FlushNow(bool force) {
     }
   }
   flush_deferred_ = false;
-  const bool had_commands = commands_since_flush_ > 0;
   commands_since_flush_ = 0;
   const std::uint64_t commits_before = engine_.stats().commits;
   auto out = engine_.Flush(UnixNow());
@@ -357,8 +356,8 @@ void RelayServer::FlushNow(bool force) {
     }
     return;
   }
-  if (had_commands) ++counters_.commits;
   if (engine_.stats().commits != commits_before) {
+    ++counters_.commits;
     last_commit_ = std::chrono::steady_clock::now();
     held_.push_back(Held{++generation_, std::move(*out)});
     sync_in_flight_ = true;

@@ -66,9 +66,12 @@ struct ServerOptions {
   net::ChannelLimits channel;
   std::size_t max_connections = 20'000;
   std::chrono::seconds expire_every{60};
-  // Group commit: a commit follows the previous one by at least this long
-  // (while commands wait, their replies wait too). 0: commit as soon as the
-  // previous sync ended. See "Commit interval" in docs/relay-internals.md.
+  // Group commit: a commit follows the previous one by at least this long.
+  // Only a turn with staged writes waits (its replies, and those of later
+  // commands on any connection, wait with it); reads and refusals alone do
+  // not. 0: commit as soon as the previous sync ended. See "Commit interval"
+  // in docs/relay-internals.md; config.cc caps it below the checkpointer's
+  // kCheckpointBusyTimeoutMs, which waits for this transaction.
   std::chrono::microseconds commit_interval{2000};
   // The metrics endpoint: empty host = off. The host must be a loopback IP
   // address (config.h validates it; Start() refuses anything else).
@@ -160,7 +163,7 @@ class RelayServer {
   std::uint64_t generation_ = 0;  // commits handed to the sync thread
   std::uint64_t synced_generation_ = 0;  // the newest one known synced
   bool sync_in_flight_ = false;   // generation_ is not synced yet
-  bool flush_deferred_ = false;   // commands are staged, waiting for that sync
+  bool flush_deferred_ = false;   // commands wait for that sync or the commit timer
   std::thread sync_thread_;
   std::mutex sync_mu_;  // guards the three below
   std::condition_variable sync_cv_;

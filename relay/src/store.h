@@ -7,19 +7,25 @@
 // no names, no IP addresses, nothing about connections.
 // docs/relay-internals.md describes the schema and the durability choices.
 //
-// Transactions: the engine opens one write transaction per event-loop turn
-// (Begin), stages every change of that turn in it and commits once (Commit).
-// Reads run inside the open transaction if there is one (they see the staged
-// changes), otherwise in autocommit mode.
-// Durability: WAL, synchronous=FULL (every Commit is fsynced before it
-// returns). Automatic checkpoints are off on this connection; a background
-// thread with its own connection checkpoints when the WAL has grown, so the
-// slow database-file writes and fsyncs stay off the caller's thread.
+// Transactions: the engine opens a write transaction (Begin) at the first
+// change after a commit, stages every change until the shell's next Flush (one
+// or many event-loop turns: group commit) and commits once (Commit). Reads run
+// inside the open transaction if there is one (they see the staged changes),
+// otherwise in autocommit mode. Inside a transaction new messages are staged
+// in memory and written at Commit (InsertMessage).
+// Durability: WAL; synchronous=FULL (every Commit fsynced before it returns),
+// or with Durability::kFsyncByCaller (the relay binary) NORMAL plus SyncWal()
+// from the caller's sync thread. Automatic checkpoints are off on this
+// connection; a background thread with its own connection checkpoints when
+// the WAL has grown, so the slow database-file writes and fsyncs stay off the
+// caller's thread.
 //
-// Invariants kept by this class (not by triggers): queues.msg_count/msg_bytes
-// and boards.item_count/item_bytes equal the count and total blob size of
-// their rows in messages/board_items. Message sequence numbers are chosen by
-// the caller and must grow (the caller takes them above MaxMessageSeq()).
+// Invariants kept by this class (not by triggers), as its methods report them
+// (inside a transaction the table columns omit messages still staged in
+// memory): queues.msg_count/msg_bytes and boards.item_count/item_bytes equal
+// the count and total blob size of their messages/board items. Message
+// sequence numbers are chosen by the caller and must grow (the caller takes
+// them above LoadTotals().max_message_seq).
 //
 // Errors: every method may return kIo (disk, lock), kCorrupt (damaged file),
 // kInternal (SQL misuse, out of memory); messages are static and never quote
@@ -166,8 +172,8 @@ class RelayStore {
   // (or once kMaxStagedMessageBytes are staged); every method sees it as
   // stored meanwhile, and a DeleteMessage before then removes it without it
   // ever reaching the database file. Errors: as below, plus kInternal if
-  // `seq` is already staged (a reused seq of a stored message fails at
-  // Commit()).
+  // `seq` is already staged (a reused seq of a stored message fails where the
+  // staged messages are written: at Commit(), or here at the byte limit).
   Status InsertMessage(std::int64_t queue_row, std::int64_t seq, const protocol::Id& message_id,
                        std::uint64_t received_at, std::uint64_t expires_at, ByteSpan blob);
   // Unexpired messages (expires_at > now) of a queue with seq > after_seq,

@@ -171,12 +171,12 @@ TEST_F(RelayTest, AcknowledgedMessagesSurviveKill9) {
   EXPECT_TRUE(Drain(again.address(), q, false).empty()) << "acknowledged messages came back";
 }
 
-// With the longest commit interval, commands that arrive within 100 ms of the
+// With the longest commit interval, commands that arrive within 50 ms of the
 // previous commit wait for the interval's timer: every SEND and ACK is still
 // answered, and what was acknowledged is what a restart finds.
 TEST_F(RelayTest, LongCommitIntervalStillAnswersEveryCommand) {
   const fs::path config = dir_.path() / "relay.conf";
-  std::ofstream(config) << "commit_interval_us: 100000\n";
+  std::ofstream(config) << "commit_interval_us: 50000\n";
   Queue q;
   std::vector<Bytes> sent;
   {

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -16,6 +17,7 @@
 
 #include "relay_client.h"
 #include "relay_keys.h"
+#include "store.h"
 #include "rhizome/crypto/init.h"
 #include "rhizome/crypto/random.h"
 #include "rhizome/protocol/relay_address.h"
@@ -87,6 +89,7 @@ class GatedEngine final : public RelayEngine {
     return st;
   }
   std::size_t pending_reply_bytes() const override { return inner_->pending_reply_bytes(); }
+  bool has_staged_writes() const override { return inner_->has_staged_writes(); }
   Result<std::uint64_t> Expire(std::uint64_t now) override { return inner_->Expire(now); }
   Stats stats() const override { return inner_->stats(); }
 
@@ -113,7 +116,9 @@ class RelayServerTest : public ::testing::Test {
                                     Durability::kFsyncByCaller);
     ASSERT_TRUE(engine.ok()) << engine.error().message;
     engine_ = std::make_unique<GatedEngine>(std::move(*engine));
-    ServerOptions options;
+  }
+
+  void StartServer(ServerOptions options = {}) {
     options.listen_host = "127.0.0.1";
     server_ = std::make_unique<RelayServer>(io_, *engine_, *keys_, options);
     ASSERT_TRUE(server_->Start().ok());
@@ -125,9 +130,13 @@ class RelayServerTest : public ::testing::Test {
     io_thread_ = std::thread([this] { io_.run(); });
   }
 
-  void TearDown() override {
+  void TearDown() override { StopServer(); }
+
+  // Stops the server on its thread (Stop() commits what is staged) and
+  // destroys it.
+  void StopServer() {
     if (engine_) engine_->Open();  // a held sync must end for Stop() to join it
-    if (server_) {
+    if (server_ && io_thread_.joinable()) {
       asio::post(io_, [this] {
         server_->Stop();
         io_.stop();
@@ -135,6 +144,17 @@ class RelayServerTest : public ::testing::Test {
     }
     if (io_thread_.joinable()) io_thread_.join();
     server_.reset();
+  }
+
+  // Runs `f` on the server's thread and returns its result (the engine is
+  // not thread-safe). Bounded: nullopt if the thread does not answer.
+  template <class F>
+  auto OnServerThread(F f) -> std::optional<decltype(f())> {
+    std::promise<decltype(f())> promise;
+    auto result = promise.get_future();
+    asio::post(io_, [&] { promise.set_value(f()); });
+    if (result.wait_for(5s) != std::future_status::ready) return std::nullopt;
+    return result.get();
   }
 
   rhizome::testing::TempDir dir_;
@@ -149,6 +169,7 @@ class RelayServerTest : public ::testing::Test {
 // A sender's OK waits for the fsync that covers its commit; the push to the
 // subscriber does not wait for it.
 TEST_F(RelayServerTest, AnAcknowledgementWaitsForItsSyncAndThePushDoesNot) {
+  StartServer();
   RelayClient recipient(*address_);
   ASSERT_TRUE(recipient.ok());
   RelayQueue q;
@@ -190,6 +211,7 @@ TEST_F(RelayServerTest, AnAcknowledgementWaitsForItsSyncAndThePushDoesNot) {
 // A failed fsync stops the server: the command whose commit it covered is
 // never acknowledged, and the server reports failed().
 TEST_F(RelayServerTest, AFailedSyncStopsTheServerWithoutAcknowledging) {
+  StartServer();
   RelayClient c(*address_);
   ASSERT_TRUE(c.ok());
   RelayQueue q;
@@ -200,6 +222,52 @@ TEST_F(RelayServerTest, AFailedSyncStopsTheServerWithoutAcknowledging) {
       << "acknowledged although its fsync failed";
   io_thread_.join();  // FailStop() stopped the io_context
   EXPECT_TRUE(server_->failed());
+}
+
+// With a commit interval of an hour, only the first commit happens at once.
+// A read that stages nothing is answered without waiting for the next one.
+TEST_F(RelayServerTest, ReadsAreNotHeldByTheCommitInterval) {
+  ServerOptions options;
+  options.commit_interval = std::chrono::hours(1);
+  StartServer(options);
+  RelayClient c(*address_);
+  ASSERT_TRUE(c.ok());
+  crypto::Ed25519KeyPair recipient = crypto::Ed25519Generate(crypto::SystemRandom());
+  auto queue = c.link().NewQueue(recipient);  // the one immediate commit
+  ASSERT_TRUE(queue.ok()) << queue.error().message;
+  auto got = c.link().Get(queue->recipient_id, recipient.secret_key);
+  ASSERT_TRUE(got.ok()) << "a GET waited for the commit interval: " << got.error().message;
+  EXPECT_FALSE(got->has_value());
+}
+
+// A write held by the commit interval is committed by Stop() (a SIGTERM).
+TEST_F(RelayServerTest, StopCommitsWhatTheCommitIntervalHeld) {
+  ServerOptions options;
+  options.commit_interval = std::chrono::hours(1);
+  StartServer(options);
+  RelayClient c(*address_);
+  ASSERT_TRUE(c.ok());
+  crypto::Ed25519KeyPair recipient = crypto::Ed25519Generate(crypto::SystemRandom());
+  auto queue = c.link().NewQueue(recipient);
+  ASSERT_TRUE(queue.ok()) << queue.error().message;
+  const protocol::Id recipient_id = queue->recipient_id;
+  const auto send_key = crypto::SecretBytes::Random(crypto::SystemRandom(), 32);
+  std::thread key([&] { (void)c.link().SetQueueKey(recipient_id, recipient, send_key.expose()); });
+  bool staged = false;
+  for (int i = 0; i < 100 && !staged; ++i) {
+    staged = OnServerThread([this] { return engine_->has_staged_writes(); }).value_or(false);
+    if (!staged) std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(staged) << "the KEY never reached the engine";
+  StopServer();
+  c.Close();
+  key.join();
+  engine_.reset();  // closes the store
+  auto store = RelayStore::Open(dir_.path() / "relay");
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  auto found = (*store)->FindQueueByRecipient(recipient_id);
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_TRUE((*found)->send_key_set) << "the held KEY was lost at Stop()";
 }
 
 }  // namespace

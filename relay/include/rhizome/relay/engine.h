@@ -157,6 +157,11 @@ class RelayEngine {
   // (blobs plus kReplyOverheadBytes each): the shell bounds how long it lets
   // them accumulate.
   virtual std::size_t pending_reply_bytes() const = 0;
+  // True while commands since the last Flush() have staged writes for it to
+  // commit; false for a turn of reads and refusals only, and after a store
+  // error (that Flush() fails, and the sooner the better). The shell lets
+  // only such turns wait for its commit interval.
+  virtual bool has_staged_writes() const = 0;
 
   // Deletes expired messages and board items (call periodically, off the hot
   // path). Returns how many were removed.
