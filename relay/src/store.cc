@@ -337,6 +337,11 @@ struct RelayStore::Impl {
   struct StagedQueue {
     std::map<std::int64_t, StagedMessage> by_seq;
     std::uint64_t bytes = 0;
+    // Stored messages deleted in this transaction: the queue's counter
+    // columns are brought down once, at FlushStaged(), not per ACK.
+    std::uint64_t deleted_count = 0;
+    std::uint64_t deleted_bytes = 0;
+    bool empty() const { return by_seq.empty() && deleted_count == 0; }
   };
   std::unordered_map<std::int64_t, StagedQueue> staged;
   std::uint64_t staged_bytes = 0;
@@ -346,7 +351,7 @@ struct RelayStore::Impl {
   // Staged messages belong to the open transaction: if SQLite ended it on its
   // own (it rolls back after some I/O errors), they are gone with it.
   void ForgetStagedIfNoTransaction() {
-    if (staged_count != 0 && sqlite3_get_autocommit(conn.db) != 0) DropStaged();
+    if (!staged.empty() && sqlite3_get_autocommit(conn.db) != 0) DropStaged();
   }
 
   void DropStaged() {
@@ -366,9 +371,11 @@ struct RelayStore::Impl {
         use.U64(5, m.expires_at).Blob(6, m.blob);
         RHIZOME_TRY(use.Run());
       }
-      if (q.by_seq.empty()) continue;
+      const auto count = static_cast<std::int64_t>(q.by_seq.size() - q.deleted_count);
+      const auto bytes = static_cast<std::int64_t>(q.bytes - q.deleted_bytes);
+      if (count == 0 && bytes == 0) continue;
       Use use(queue_add);
-      use.Int(1, queue_row).U64(2, q.bytes).U64(3, q.by_seq.size());
+      use.Int(1, queue_row).Int(2, bytes).Int(3, count);
       RHIZOME_TRY(use.Run());
     }
     DropStaged();
@@ -725,6 +732,7 @@ Result<StoreTotals> RelayStore::LoadTotals() {
     t.max_message_seq = std::max(use.ColInt(0), impl_->staged_max_seq);
   }
   t.bytes += impl_->staged_bytes;
+  for (const auto& [row, q] : impl_->staged) t.bytes -= std::min(t.bytes, q.deleted_bytes);
   return t;
 }
 
@@ -760,8 +768,9 @@ Result<std::optional<QueueBySender>> RelayStore::FindQueueBySender(const protoco
   q.msg_bytes = use.ColU64(4);
   impl_->ForgetStagedIfNoTransaction();
   if (auto it = impl_->staged.find(q.row); it != impl_->staged.end()) {
-    q.msg_count += it->second.by_seq.size();
-    q.msg_bytes += it->second.bytes;
+    const auto& sq = it->second;
+    q.msg_count = q.msg_count + sq.by_seq.size() - std::min(q.msg_count, sq.deleted_count);
+    q.msg_bytes = q.msg_bytes + sq.bytes - std::min(q.msg_bytes, sq.deleted_bytes);
   }
   return std::optional<QueueBySender>(q);
 }
@@ -786,8 +795,10 @@ Result<bool> RelayStore::SetSendKey(std::int64_t queue_row, ByteSpan send_key) {
 Result<std::uint64_t> RelayStore::DeleteQueue(std::int64_t queue_row) {
   std::uint64_t bytes = 0;
   impl_->ForgetStagedIfNoTransaction();
+  std::uint64_t already_deleted = 0;  // still in the table's counter
   if (auto it = impl_->staged.find(queue_row); it != impl_->staged.end()) {
     bytes = it->second.bytes;
+    already_deleted = it->second.deleted_bytes;
     impl_->staged_bytes -= it->second.bytes;
     impl_->staged_count -= it->second.by_seq.size();
     impl_->staged.erase(it);
@@ -797,7 +808,7 @@ Result<std::uint64_t> RelayStore::DeleteQueue(std::int64_t queue_row) {
     use.Int(1, queue_row);
     auto row = use.Step();
     if (!row) return row.error();
-    if (*row) bytes += use.ColU64(0);
+    if (*row) bytes += use.ColU64(0) - std::min(use.ColU64(0), already_deleted);
   }
   {
     Use use(impl_->delete_queue_messages);
@@ -908,7 +919,7 @@ Result<std::optional<std::uint64_t>> RelayStore::DeleteMessage(std::int64_t queu
       q->second.bytes -= size;
       impl_->staged_bytes -= size;
       --impl_->staged_count;
-      if (q->second.by_seq.empty()) impl_->staged.erase(q);
+      if (q->second.empty()) impl_->staged.erase(q);
       return std::optional<std::uint64_t>(size);
     }
   }
@@ -924,6 +935,14 @@ Result<std::optional<std::uint64_t>> RelayStore::DeleteMessage(std::int64_t queu
     Use use(impl_->delete_message);
     use.Int(1, seq);
     RHIZOME_TRY(use.Run());
+  }
+  if (in_transaction()) {
+    // The counter columns follow at FlushStaged(): one UPDATE per queue and
+    // commit instead of one per ACK.
+    auto& q = impl_->staged[queue_row];
+    ++q.deleted_count;
+    q.deleted_bytes += size;
+    return std::optional<std::uint64_t>(size);
   }
   Use use(impl_->queue_sub);
   use.Int(1, queue_row).U64(2, size);
@@ -1049,7 +1068,7 @@ Result<ExpireCounts> RelayStore::ExpireBatch(std::uint64_t now, std::size_t max_
       counts.bytes += size;
       m = by_seq.erase(m);
     }
-    q = by_seq.empty() ? im.staged.erase(q) : std::next(q);
+    q = q->second.empty() ? im.staged.erase(q) : std::next(q);
   }
   struct Victim {
     std::int64_t row;

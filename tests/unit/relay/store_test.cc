@@ -777,3 +777,83 @@ TEST_F(RelayStoreTest, InsertOutsideATransactionIsWrittenAtOnce) {
 
 }  // namespace
 }  // namespace rhizome::relay
+
+namespace rhizome::relay {
+namespace {
+
+// {msg_count, msg_bytes} as the queues table holds them and as the messages
+// table adds up, read with a separate connection (the store must be closed).
+std::pair<std::pair<std::int64_t, std::int64_t>, std::pair<std::int64_t, std::int64_t>>
+TableCounters(const fs::path& db_path) {
+  sqlite3* db = nullptr;
+  std::pair<std::int64_t, std::int64_t> columns{-1, -1}, rows{-1, -1};
+  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    sqlite3_close_v2(db);
+    return {columns, rows};
+  }
+  auto query = [&](const char* sql, std::pair<std::int64_t, std::int64_t>& out) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+      out = {sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1)};
+    }
+    sqlite3_finalize(st);
+  };
+  query("SELECT coalesce(sum(msg_count), 0), coalesce(sum(msg_bytes), 0) FROM queues", columns);
+  query("SELECT count(*), coalesce(sum(length(blob)), 0) FROM messages", rows);
+  sqlite3_close_v2(db);
+  return {columns, rows};
+}
+
+// Deleting stored messages inside a transaction brings the queue's counter
+// columns down once, at the commit: the store's answers include the pending
+// decrements meanwhile, a rollback forgets them, and after the commit the
+// columns equal what the rows add up to.
+TEST_F(RelayStoreTest, DeletionsOfStoredMessagesReachTheCountersAtCommit) {
+  auto store = OpenWithQueue(Durability::kNoFsync);
+  ASSERT_NE(store, nullptr);
+  const std::int64_t row = QueueRow(*store);
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->InsertMessage(row, 1, IdOf(11), 0, 1000, Bytes(1280, 1)).ok());
+  ASSERT_TRUE(store->InsertMessage(row, 2, IdOf(12), 0, 1000, Bytes(1300, 2)).ok());
+  ASSERT_TRUE(store->InsertMessage(row, 3, IdOf(13), 0, 1000, Bytes(1500, 3)).ok());
+  ASSERT_TRUE(store->Commit().ok());
+
+  // A rollback forgets a deletion and its decrement.
+  ASSERT_TRUE(store->Begin().ok());
+  auto size = store->DeleteMessage(row, 3);
+  ASSERT_TRUE(size.ok() && size->has_value());
+  EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{2}, std::uint64_t{2580}));
+  store->Rollback();
+  EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{3}, std::uint64_t{4080}));
+
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->DeleteMessage(row, 1).ok());
+  ASSERT_TRUE(store->DeleteMessage(row, 2).ok());
+  EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{1}, std::uint64_t{1500}));
+  ASSERT_TRUE(store->InsertMessage(row, 4, IdOf(14), 0, 1000, Bytes(1100, 4)).ok());
+  EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{2}, std::uint64_t{2600}));
+  auto totals = store->LoadTotals();
+  ASSERT_TRUE(totals.ok());
+  EXPECT_EQ(totals->bytes, 2600u);
+  auto again = store->DeleteMessage(row, 1);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->has_value()) << "deleted twice";
+  ASSERT_TRUE(store->Commit().ok());
+  EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{2}, std::uint64_t{2600}));
+
+  // A queue deleted after some of its stored messages frees only the rest.
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->DeleteMessage(row, 3).ok());
+  auto freed = store->DeleteQueue(row);
+  ASSERT_TRUE(freed.ok());
+  EXPECT_EQ(*freed, 1100u);
+  store->Rollback();
+  store.reset();
+  auto [columns, rows] = TableCounters(dir() / "relay.db");
+  EXPECT_EQ(columns, std::make_pair(std::int64_t{2}, std::int64_t{2600}));
+  EXPECT_EQ(columns, rows);
+}
+
+}  // namespace
+}  // namespace rhizome::relay
