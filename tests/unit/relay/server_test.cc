@@ -157,6 +157,19 @@ class RelayServerTest : public ::testing::Test {
     return result.get();
   }
 
+  // Starts the server with a commit interval of an hour, so that only its
+  // first commit is immediate, and spends that commit on a NEW (no KEY).
+  void StartWithAnHourBetweenCommits() {
+    ServerOptions options;
+    options.commit_interval = std::chrono::hours(1);
+    StartServer(options);
+    client_.emplace(*address_);
+    ASSERT_TRUE(client_->ok());
+    auto queue = client_->link().NewQueue(recipient_);
+    ASSERT_TRUE(queue.ok()) << queue.error().message;
+    recipient_id_ = queue->recipient_id;
+  }
+
   rhizome::testing::TempDir dir_;
   asio::io_context io_{1};
   std::optional<RelayKeys> keys_;
@@ -164,6 +177,9 @@ class RelayServerTest : public ::testing::Test {
   std::unique_ptr<RelayServer> server_;
   std::optional<protocol::RelayAddress> address_;
   std::thread io_thread_;
+  std::optional<RelayClient> client_;
+  crypto::Ed25519KeyPair recipient_ = crypto::Ed25519Generate(crypto::SystemRandom());
+  protocol::Id recipient_id_{};
 };
 
 // A sender's OK waits for the fsync that covers its commit; the push to the
@@ -227,32 +243,19 @@ TEST_F(RelayServerTest, AFailedSyncStopsTheServerWithoutAcknowledging) {
 // With a commit interval of an hour, only the first commit happens at once.
 // A read that stages nothing is answered without waiting for the next one.
 TEST_F(RelayServerTest, ReadsAreNotHeldByTheCommitInterval) {
-  ServerOptions options;
-  options.commit_interval = std::chrono::hours(1);
-  StartServer(options);
-  RelayClient c(*address_);
-  ASSERT_TRUE(c.ok());
-  crypto::Ed25519KeyPair recipient = crypto::Ed25519Generate(crypto::SystemRandom());
-  auto queue = c.link().NewQueue(recipient);  // the one immediate commit
-  ASSERT_TRUE(queue.ok()) << queue.error().message;
-  auto got = c.link().Get(queue->recipient_id, recipient.secret_key);
+  ASSERT_NO_FATAL_FAILURE(StartWithAnHourBetweenCommits());
+  auto got = client_->link().Get(recipient_id_, recipient_.secret_key);
   ASSERT_TRUE(got.ok()) << "a GET waited for the commit interval: " << got.error().message;
   EXPECT_FALSE(got->has_value());
 }
 
 // A write held by the commit interval is committed by Stop() (a SIGTERM).
 TEST_F(RelayServerTest, StopCommitsWhatTheCommitIntervalHeld) {
-  ServerOptions options;
-  options.commit_interval = std::chrono::hours(1);
-  StartServer(options);
-  RelayClient c(*address_);
-  ASSERT_TRUE(c.ok());
-  crypto::Ed25519KeyPair recipient = crypto::Ed25519Generate(crypto::SystemRandom());
-  auto queue = c.link().NewQueue(recipient);
-  ASSERT_TRUE(queue.ok()) << queue.error().message;
-  const protocol::Id recipient_id = queue->recipient_id;
+  ASSERT_NO_FATAL_FAILURE(StartWithAnHourBetweenCommits());
   const auto send_key = crypto::SecretBytes::Random(crypto::SystemRandom(), 32);
-  std::thread key([&] { (void)c.link().SetQueueKey(recipient_id, recipient, send_key.expose()); });
+  std::thread key([&] {
+    (void)client_->link().SetQueueKey(recipient_id_, recipient_, send_key.expose());
+  });
   bool staged = false;
   for (int i = 0; i < 100 && !staged; ++i) {
     staged = OnServerThread([this] { return engine_->has_staged_writes(); }).value_or(false);
@@ -260,12 +263,12 @@ TEST_F(RelayServerTest, StopCommitsWhatTheCommitIntervalHeld) {
   }
   ASSERT_TRUE(staged) << "the KEY never reached the engine";
   StopServer();
-  c.Close();
+  client_->Close();
   key.join();
   engine_.reset();  // closes the store
   auto store = RelayStore::Open(dir_.path() / "relay");
   ASSERT_TRUE(store.ok()) << store.error().message;
-  auto found = (*store)->FindQueueByRecipient(recipient_id);
+  auto found = (*store)->FindQueueByRecipient(recipient_id_);
   ASSERT_TRUE(found.ok() && found->has_value());
   EXPECT_TRUE((*found)->send_key_set) << "the held KEY was lost at Stop()";
 }

@@ -111,6 +111,44 @@ class RelayStoreTest : public ::testing::Test {
     if (!q.ok() || !q->has_value()) return {~0ull, ~0ull};
     return {(*q)->msg_count, (*q)->msg_bytes};
   }
+  // A message for Insert(): id IdOf(10 + seq), `size` bytes of value seq,
+  // received at 0.
+  struct Put {
+    std::int64_t seq;
+    std::size_t size;
+    std::uint64_t expires_at = 1000;
+  };
+  // Inserts `puts` into the open transaction, or with `commit` in a
+  // transaction of their own. False on the first failure.
+  // Closes `store` (a crash as far as staged work goes) and opens the data
+  // directory again; nullptr on failure.
+  std::unique_ptr<RelayStore> Reopen(std::unique_ptr<RelayStore>& store) {
+    store.reset();
+    auto s = RelayStore::Open(dir(), Durability::kNoFsync);
+    EXPECT_TRUE(s.ok()) << s.error().message;
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+  // The fixture queue (row `row`) holds `count` messages of `bytes` in all,
+  // with exactly these seqs, oldest first.
+  void ExpectQueue(RelayStore& store, std::int64_t row, std::uint64_t count, std::uint64_t bytes,
+                   const std::vector<std::int64_t>& seqs) {
+    EXPECT_EQ(Counters(store), std::make_pair(count, bytes));
+    auto stored = store.MessagesAfter(row, 0, 0, 100);
+    ASSERT_TRUE(stored.ok());
+    EXPECT_EQ(SeqsOf(*stored), seqs);
+  }
+  static bool Insert(RelayStore& store, std::int64_t row, std::initializer_list<Put> puts,
+                     bool commit = false) {
+    if (commit && !store.Begin().ok()) return false;
+    for (const Put& m : puts) {
+      const Bytes blob(m.size, static_cast<std::uint8_t>(m.seq));
+      if (!store.InsertMessage(row, m.seq, IdOf(static_cast<std::uint8_t>(10 + m.seq)), 0,
+                               m.expires_at, blob)) {
+        return false;
+      }
+    }
+    return !commit || store.Commit().ok();
+  }
   rhizome::testing::TempDir tmp_;
 };
 
@@ -413,14 +451,18 @@ TEST_F(RelayStoreTest, StagedMessagesAreReadAsStoredAndSurviveCommitAndReopen) {
   const std::uint64_t all_bytes = 5 * 1280 + 1 + 2 + 3 + 4 + 5;
   EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{5}, all_bytes));
 
-  auto all = store->MessagesAfter(row, 0, 0, 100);
-  ASSERT_TRUE(all.ok());
-  ASSERT_EQ(SeqsOf(*all), (std::vector<std::int64_t>{1, 2, 3, 4, 5}));
-  for (const auto& m : *all) {
-    EXPECT_EQ(m.message_id, IdOf(static_cast<std::uint8_t>(0x40 + m.seq))) << m.seq;
-    EXPECT_EQ(m.received_at, 10 * static_cast<std::uint64_t>(m.seq)) << m.seq;
-    EXPECT_EQ(m.blob, blob(m.seq)) << m.seq;
-  }
+  // All five, whole, oldest first: staged now, stored after the reopen.
+  auto expect_all_five = [&](RelayStore& s) {
+    auto all = s.MessagesAfter(row, 0, 0, 100);
+    ASSERT_TRUE(all.ok());
+    ASSERT_EQ(SeqsOf(*all), (std::vector<std::int64_t>{1, 2, 3, 4, 5}));
+    for (const auto& m : *all) {
+      EXPECT_EQ(m.message_id, IdOf(static_cast<std::uint8_t>(0x40 + m.seq))) << m.seq;
+      EXPECT_EQ(m.received_at, 10 * static_cast<std::uint64_t>(m.seq)) << m.seq;
+      EXPECT_EQ(m.blob, blob(m.seq)) << m.seq;
+    }
+  };
+  expect_all_five(*store);
   // Expired (expires_at <= now) staged messages are left out.
   auto live = store->MessagesAfter(row, 0, 50, 100);
   ASSERT_TRUE(live.ok());
@@ -456,14 +498,7 @@ TEST_F(RelayStoreTest, StagedMessagesAreReadAsStoredAndSurviveCommitAndReopen) {
   auto reopened = RelayStore::Open(dir(), Durability::kNoFsync);
   ASSERT_TRUE(reopened.ok()) << reopened.error().message;
   EXPECT_EQ(Counters(**reopened), std::make_pair(std::uint64_t{5}, all_bytes));
-  auto stored = (*reopened)->MessagesAfter(row, 0, 0, 100);
-  ASSERT_TRUE(stored.ok());
-  ASSERT_EQ(SeqsOf(*stored), (std::vector<std::int64_t>{1, 2, 3, 4, 5}));
-  for (const auto& m : *stored) {
-    EXPECT_EQ(m.message_id, IdOf(static_cast<std::uint8_t>(0x40 + m.seq))) << m.seq;
-    EXPECT_EQ(m.received_at, 10 * static_cast<std::uint64_t>(m.seq)) << m.seq;
-    EXPECT_EQ(m.blob, blob(m.seq)) << m.seq;
-  }
+  expect_all_five(**reopened);
   auto totals = (*reopened)->LoadTotals();
   ASSERT_TRUE(totals.ok());
   EXPECT_EQ(totals->bytes, all_bytes);
@@ -500,14 +535,9 @@ TEST_F(RelayStoreTest, RollbackAndCloseDropStagedMessages) {
   // Closing with messages staged rolls them back too.
   ASSERT_TRUE(store->Begin().ok());
   ASSERT_TRUE(store->InsertMessage(row, 5, IdOf(15), 0, 1000, MarkerBlob(5)).ok());
-  store.reset();
-
-  auto reopened = RelayStore::Open(dir(), Durability::kNoFsync);
-  ASSERT_TRUE(reopened.ok()) << reopened.error().message;
-  EXPECT_EQ(Counters(**reopened), std::make_pair(std::uint64_t{2}, std::uint64_t{2560}));
-  auto stored = (*reopened)->MessagesAfter(row, 0, 0, 100);
-  ASSERT_TRUE(stored.ok());
-  EXPECT_EQ(SeqsOf(*stored), (std::vector<std::int64_t>{1, 4}));
+  auto reopened = Reopen(store);
+  ASSERT_NE(reopened, nullptr);
+  ExpectQueue(*reopened, row, 2, 2560, {1, 4});
   EXPECT_EQ(FilesHolding(dir(), MarkerBlob(2)), std::vector<std::string>{});
   EXPECT_EQ(FilesHolding(dir(), MarkerBlob(5)), std::vector<std::string>{});
 }
@@ -516,10 +546,7 @@ TEST_F(RelayStoreTest, DeletingAQueueFreesItsStagedAndStoredMessages) {
   auto store = OpenWithQueue(Durability::kNoFsync);
   ASSERT_NE(store, nullptr);
   const std::int64_t row = QueueRow(*store);
-  ASSERT_TRUE(store->Begin().ok());
-  ASSERT_TRUE(store->InsertMessage(row, 1, IdOf(11), 0, 1000, Bytes(1280, 1)).ok());
-  ASSERT_TRUE(store->InsertMessage(row, 2, IdOf(12), 0, 1000, Bytes(1300, 2)).ok());
-  ASSERT_TRUE(store->Commit().ok());
+  ASSERT_TRUE(Insert(*store, row, {{1, 1280}, {2, 1300}}, /*commit=*/true));
 
   ASSERT_TRUE(store->Begin().ok());
   protocol::PublicKey key{};
@@ -528,9 +555,9 @@ TEST_F(RelayStoreTest, DeletingAQueueFreesItsStagedAndStoredMessages) {
   auto other = store->FindQueueByRecipient(IdOf(3));
   ASSERT_TRUE(other.ok() && other->has_value());
   const std::int64_t other_row = (*other)->row;
-  ASSERT_TRUE(store->InsertMessage(row, 3, IdOf(13), 0, 1000, Bytes(1500, 3)).ok());
-  ASSERT_TRUE(store->InsertMessage(other_row, 4, IdOf(14), 0, 1000, Bytes(1200, 4)).ok());
-  ASSERT_TRUE(store->InsertMessage(row, 5, IdOf(15), 0, 1000, Bytes(1100, 5)).ok());
+  ASSERT_TRUE(Insert(*store, row, {{3, 1500}}));
+  ASSERT_TRUE(Insert(*store, other_row, {{4, 1200}}));
+  ASSERT_TRUE(Insert(*store, row, {{5, 1100}}));
   EXPECT_EQ(store->staged_message_count(), 3u);
   auto freed = store->DeleteQueue(row);
   ASSERT_TRUE(freed.ok());
@@ -569,13 +596,10 @@ TEST_F(RelayStoreTest, TotalsCountStagedBytesAndSequenceNumbers) {
   auto store = OpenWithQueue(Durability::kNoFsync);
   ASSERT_NE(store, nullptr);
   const std::int64_t row = QueueRow(*store);
-  ASSERT_TRUE(store->Begin().ok());
-  ASSERT_TRUE(store->InsertMessage(row, 1, IdOf(11), 0, 1000, Bytes(1280, 1)).ok());
-  ASSERT_TRUE(store->Commit().ok());
+  ASSERT_TRUE(Insert(*store, row, {{1, 1280}}, /*commit=*/true));
 
   ASSERT_TRUE(store->Begin().ok());
-  ASSERT_TRUE(store->InsertMessage(row, 2, IdOf(12), 0, 1000, Bytes(700, 2)).ok());
-  ASSERT_TRUE(store->InsertMessage(row, 3, IdOf(13), 0, 1000, Bytes(500, 3)).ok());
+  ASSERT_TRUE(Insert(*store, row, {{2, 700}, {3, 500}}));
   auto totals = store->LoadTotals();
   ASSERT_TRUE(totals.ok());
   EXPECT_EQ(totals->queues, 1u);
@@ -598,15 +622,10 @@ TEST_F(RelayStoreTest, ExpiryRemovesExpiredStagedMessagesWithinTheRowLimit) {
   auto store = OpenWithQueue(Durability::kNoFsync);
   ASSERT_NE(store, nullptr);
   const std::int64_t row = QueueRow(*store);
-  ASSERT_TRUE(store->Begin().ok());
-  ASSERT_TRUE(store->InsertMessage(row, 1, IdOf(11), 0, 50, Bytes(1281, 1)).ok());
-  ASSERT_TRUE(store->InsertMessage(row, 2, IdOf(12), 0, 100, Bytes(1282, 2)).ok());
-  ASSERT_TRUE(store->Commit().ok());
+  ASSERT_TRUE(Insert(*store, row, {{1, 1281, 50}, {2, 1282, 100}}, /*commit=*/true));
 
   ASSERT_TRUE(store->Begin().ok());
-  ASSERT_TRUE(store->InsertMessage(row, 3, IdOf(13), 0, 100, Bytes(1283, 3)).ok());
-  ASSERT_TRUE(store->InsertMessage(row, 4, IdOf(14), 0, 101, Bytes(1284, 4)).ok());
-  ASSERT_TRUE(store->InsertMessage(row, 5, IdOf(15), 0, 20, Bytes(1285, 5)).ok());
+  ASSERT_TRUE(Insert(*store, row, {{3, 1283, 100}, {4, 1284, 101}, {5, 1285, 20}}));
   // Expired at 100: 1, 2 (stored), 3, 5 (staged); 4 is not.
   std::uint64_t messages = 0;
   std::uint64_t bytes = 0;
@@ -627,7 +646,7 @@ TEST_F(RelayStoreTest, ExpiryRemovesExpiredStagedMessagesWithinTheRowLimit) {
   EXPECT_EQ(messages, 4u);
   EXPECT_EQ(bytes, 1281u + 1282u + 1283u + 1285u);
   // A batch of zero rows expires nothing.
-  ASSERT_TRUE(store->InsertMessage(row, 6, IdOf(16), 0, 10, Bytes(1286, 6)).ok());
+  ASSERT_TRUE(Insert(*store, row, {{6, 1286, 10}}));
   batch = store->ExpireBatch(100, 0);
   ASSERT_TRUE(batch.ok());
   EXPECT_EQ(batch->messages, 0u);
@@ -765,14 +784,9 @@ TEST_F(RelayStoreTest, InsertOutsideATransactionIsWrittenAtOnce) {
   EXPECT_EQ(store->staged_message_count(), 0u);
   EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{1}, std::uint64_t{1280}));
   EXPECT_FALSE(FilesHolding(dir(), MarkerBlob(1)).empty());  // in the WAL
-  store.reset();
-
-  auto reopened = RelayStore::Open(dir(), Durability::kNoFsync);
-  ASSERT_TRUE(reopened.ok()) << reopened.error().message;
-  EXPECT_EQ(Counters(**reopened), std::make_pair(std::uint64_t{1}, std::uint64_t{1280}));
-  auto stored = (*reopened)->MessagesAfter(row, 0, 0, 100);
-  ASSERT_TRUE(stored.ok());
-  EXPECT_EQ(SeqsOf(*stored), (std::vector<std::int64_t>{1}));
+  auto reopened = Reopen(store);
+  ASSERT_NE(reopened, nullptr);
+  ExpectQueue(*reopened, row, 1, 1280, {1});
 }
 
 }  // namespace
@@ -813,11 +827,7 @@ TEST_F(RelayStoreTest, DeletionsOfStoredMessagesReachTheCountersAtCommit) {
   auto store = OpenWithQueue(Durability::kNoFsync);
   ASSERT_NE(store, nullptr);
   const std::int64_t row = QueueRow(*store);
-  ASSERT_TRUE(store->Begin().ok());
-  ASSERT_TRUE(store->InsertMessage(row, 1, IdOf(11), 0, 1000, Bytes(1280, 1)).ok());
-  ASSERT_TRUE(store->InsertMessage(row, 2, IdOf(12), 0, 1000, Bytes(1300, 2)).ok());
-  ASSERT_TRUE(store->InsertMessage(row, 3, IdOf(13), 0, 1000, Bytes(1500, 3)).ok());
-  ASSERT_TRUE(store->Commit().ok());
+  ASSERT_TRUE(Insert(*store, row, {{1, 1280}, {2, 1300}, {3, 1500}}, /*commit=*/true));
 
   // A rollback forgets a deletion and its decrement.
   ASSERT_TRUE(store->Begin().ok());
@@ -831,7 +841,7 @@ TEST_F(RelayStoreTest, DeletionsOfStoredMessagesReachTheCountersAtCommit) {
   ASSERT_TRUE(store->DeleteMessage(row, 1).ok());
   ASSERT_TRUE(store->DeleteMessage(row, 2).ok());
   EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{1}, std::uint64_t{1500}));
-  ASSERT_TRUE(store->InsertMessage(row, 4, IdOf(14), 0, 1000, Bytes(1100, 4)).ok());
+  ASSERT_TRUE(Insert(*store, row, {{4, 1100}}));
   EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{2}, std::uint64_t{2600}));
   auto totals = store->LoadTotals();
   ASSERT_TRUE(totals.ok());
