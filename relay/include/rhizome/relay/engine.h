@@ -61,7 +61,9 @@ struct RelayLimits {
   std::uint64_t max_boards = 100'000;
   std::uint64_t max_total_bytes = 4ull << 30;  // everything stored
   // Per connection.
-  std::uint32_t max_corr_ids_remembered = 4096;  // older ones are forgotten FIFO
+  // Older ones are forgotten FIFO. 24 bytes each per connection that sent
+  // that many commands: 6 KiB, so 10,000 busy connections fit a small VPS.
+  std::uint32_t max_corr_ids_remembered = 256;
   std::uint32_t max_subscriptions_per_connection = 1024;
   std::uint32_t max_queues_created_per_connection = 256;
   // Token bucket: commands per second, and burst.
