@@ -309,7 +309,7 @@ void Channel::ReadStep() {
   }
 }
 
-Status Channel::Enqueue(ByteSpan plaintext) {
+Status Channel::Enqueue(ByteSpan plaintext, bool write_now) {
   if (!open_) return close_reason_;
   const std::size_t before = out_.size();
   if (auto st = session_.Seal(plaintext, out_); !st) return st;
@@ -318,9 +318,20 @@ Status Channel::Enqueue(ByteSpan plaintext) {
     // Posted, not run here: frames queued in the rest of this turn (replies
     // and pushes to one connection) share its write.
     writing_ = true;
-    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->WriteStep(); });
+    if (write_now) {
+      WriteStep();
+    } else {
+      asio::post(socket_.get_executor(), [self = shared_from_this()] { self->WriteStep(); });
+    }
   }
   return {};
+}
+
+Status Channel::TrySendNow(ByteSpan plaintext) {
+  if (open_ && queued_bytes_ > limits_.max_write_queue_bytes) {
+    return Error{Errc::kLimitExceeded, "write queue is full"};
+  }
+  return Enqueue(plaintext, /*write_now=*/true);
 }
 
 Status Channel::TrySend(ByteSpan plaintext) {

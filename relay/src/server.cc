@@ -294,7 +294,7 @@ bool RelayServer::HandleMessage(ConnectionId id, ByteSpan frame) {
   // need not wait for the rest of the turn. Later in a long turn (under load)
   // they leave at its end, where several frames for one connection share a
   // write.
-  if (commands_this_turn_ < kImmediatePushCommands) Send(engine_.TakeEarly());
+  if (commands_this_turn_ < kImmediatePushCommands) Send(engine_.TakeEarly(), /*now=*/true);
   ++commands_since_flush_;
   ++commands_this_turn_;
   ScheduleFlush();
@@ -388,14 +388,14 @@ void RelayServer::ArmCommitTimer(std::chrono::steady_clock::time_point due) {
   });
 }
 
-void RelayServer::Send(std::vector<Outgoing> out) {
+void RelayServer::Send(std::vector<Outgoing> out, bool now) {
   for (auto& o : out) {
     auto it = channels_.find(o.connection);
     if (it == channels_.end()) continue;
     auto bytes = protocol::SerializeTransportMessage(std::move(o.reply));
     // A client that does not read its replies fills its queue: cut it off
     // rather than buffer without bound.
-    if (!bytes || !it->second->TrySend(*bytes)) {
+    if (!bytes || !(now ? it->second->TrySendNow(*bytes) : it->second->TrySend(*bytes))) {
       auto ch = it->second;
       channels_.erase(it);
       engine_.OnDisconnect(o.connection);

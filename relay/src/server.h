@@ -52,9 +52,10 @@ inline constexpr std::uint64_t kMaxUnsyncedCommits = 4;
 // (kMaxUnsyncedCommits + 1) x 4 MiB of replies wait for syncs.
 inline constexpr std::size_t kMaxPendingReplyBytes = 4u << 20;
 
-// The pushes of a turn's first commands are sent as soon as each command is
-// staged; after that (a long turn: the relay is busy) they are sent at the
-// end of the turn, where frames for one connection share a write. Measured
+// The pushes of a turn's first commands are written to their sockets as soon
+// as each command is staged (net::Channel::TrySendNow); after that (a long
+// turn: the relay is busy) they are queued and written at the end of the
+// turn, where frames for one connection share a write. Measured
 // at 1,000 connections: sending every push at once cost 10-25% more CPU per
 // message at the maximal rate; sending none before the turn's end added
 // ~50 us to the p50 latency at 5,000 msg/s (docs/benchmarks.md).
@@ -122,7 +123,7 @@ class RelayServer {
   // Wakes FlushNow() at `due` (the commit interval's end) unless armed.
   void ArmCommitTimer(std::chrono::steady_clock::time_point due);
   // Serializes and sends; closes a connection whose send queue is full.
-  void Send(std::vector<Outgoing> out);
+  void Send(std::vector<Outgoing> out, bool now = false);
   // Group commit (Durability::kFsyncByCaller, engine.h): the replies of a
   // turn that committed wait in held_ until the sync thread has run
   // SyncToDisk() after that commit; the network thread goes on meanwhile.

@@ -279,6 +279,31 @@ TEST_F(ChannelTest, ABurstLargerThanTheSocketBuffersArrivesWholeAndInOrder) {
   EXPECT_EQ(RunClient(run(), 60s), kMessages);
 }
 
+// TrySend leaves the frame for a write at the end of the turn; TrySendNow
+// writes it at once when nothing else is being written (the relay uses it for
+// the first pushes of a turn). Both arrive.
+TEST_F(ChannelTest, TrySendNowWritesBeforeReturning) {
+  EchoServer server(ChannelKind::kClientToRelay, server_key_, &open_psk_, ChannelLimits{});
+  auto run = [&]() -> asio::awaitable<int> {
+    auto ch = co_await Channel::Connect("127.0.0.1", server.port(), RelayClient(open_psk_),
+                                        crypto::SystemRandom());
+    if (!ch) co_return -1;
+    int ok = 0;
+    const Bytes later = {'l', 'a', 't', 'e', 'r'};
+    if ((*ch)->TrySend(later) && (*ch)->queued_bytes() > 0) ++ok;  // written later
+    auto back = co_await (*ch)->Receive();
+    if (back && *back == later) ++ok;
+    const Bytes now = {'n', 'o', 'w'};
+    if ((*ch)->TrySendNow(now) && (*ch)->queued_bytes() == 0) ++ok;  // already written
+    back = co_await (*ch)->Receive();
+    if (back && *back == now) ++ok;
+    (*ch)->Close();
+    if (!(*ch)->TrySendNow(now)) ++ok;  // closed: refused
+    co_return ok;
+  };
+  EXPECT_EQ(RunClient(run()), 5);
+}
+
 // A raw TCP peer that misbehaves, while a well-behaved client keeps working.
 class HostilePeerTest : public ChannelTest {
  protected:
