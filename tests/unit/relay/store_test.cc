@@ -867,3 +867,32 @@ TEST_F(RelayStoreTest, DeletionsOfStoredMessagesReachTheCountersAtCommit) {
 
 }  // namespace
 }  // namespace rhizome::relay
+
+namespace rhizome::relay {
+namespace {
+
+// A staged message whose seq is already stored (only an engine bug could do
+// this) fails where staged messages are written, at Commit(): the whole
+// transaction is rolled back, nothing stays staged, and the store's answers
+// are those of before the transaction.
+TEST_F(RelayStoreTest, StagedSeqThatIsAlreadyStoredFailsTheCommitAndChangesNothing) {
+  auto store = OpenWithQueue(Durability::kNoFsync);
+  ASSERT_NE(store, nullptr);
+  const std::int64_t row = QueueRow(*store);
+  ASSERT_TRUE(Insert(*store, row, {{1, 1280}}, /*commit=*/true));
+  ASSERT_TRUE(store->Begin().ok());
+  // seq 1 again: only staged seqs are checked at insert time.
+  ASSERT_TRUE(Insert(*store, row, {{2, 1300}, {1, 700}}));
+  auto commit = store->Commit();
+  ASSERT_FALSE(commit.ok()) << "a reused seq was committed";
+  EXPECT_FALSE(store->in_transaction());
+  EXPECT_EQ(store->staged_message_count(), 0u);
+  ExpectQueue(*store, row, 1, 1280, {1});
+  auto totals = store->LoadTotals();
+  ASSERT_TRUE(totals.ok());
+  EXPECT_EQ(totals->bytes, 1280u);
+  EXPECT_EQ(totals->max_message_seq, 1);
+}
+
+}  // namespace
+}  // namespace rhizome::relay
