@@ -348,10 +348,15 @@ struct RelayStore::Impl {
   std::uint64_t staged_count = 0;
   std::int64_t staged_max_seq = 0;
 
-  // Staged messages belong to the open transaction: if SQLite ended it on its
-  // own (it rolls back after some I/O errors), they are gone with it.
-  void ForgetStagedIfNoTransaction() {
-    if (!staged.empty() && sqlite3_get_autocommit(conn.db) != 0) DropStaged();
+  using StagedIt = std::map<std::int64_t, StagedMessage>::iterator;
+  // Removes the staged message `m` of `q` and advances `m`; returns its size.
+  std::uint64_t Unstage(StagedQueue& q, StagedIt& m) {
+    const std::uint64_t size = m->second.blob.size();
+    q.bytes -= size;
+    staged_bytes -= size;
+    --staged_count;
+    m = q.by_seq.erase(m);
+    return size;
   }
 
   void DropStaged() {
@@ -706,7 +711,6 @@ void RelayStore::Rollback() {
 }
 
 Result<StoreTotals> RelayStore::LoadTotals() {
-  impl_->ForgetStagedIfNoTransaction();
   StoreTotals t;
   {
     Use use(impl_->count_queues);
@@ -766,7 +770,6 @@ Result<std::optional<QueueBySender>> RelayStore::FindQueueBySender(const protoco
   if (q.send_key_set && !use.ColInto(2, send_key_out)) return kDamagedRow;
   q.msg_count = use.ColU64(3);
   q.msg_bytes = use.ColU64(4);
-  impl_->ForgetStagedIfNoTransaction();
   if (auto it = impl_->staged.find(q.row); it != impl_->staged.end()) {
     const auto& sq = it->second;
     q.msg_count = q.msg_count + sq.by_seq.size() - std::min(q.msg_count, sq.deleted_count);
@@ -794,7 +797,6 @@ Result<bool> RelayStore::SetSendKey(std::int64_t queue_row, ByteSpan send_key) {
 
 Result<std::uint64_t> RelayStore::DeleteQueue(std::int64_t queue_row) {
   std::uint64_t bytes = 0;
-  impl_->ForgetStagedIfNoTransaction();
   std::uint64_t already_deleted = 0;  // still in the table's counter
   if (auto it = impl_->staged.find(queue_row); it != impl_->staged.end()) {
     bytes = it->second.bytes;
@@ -827,7 +829,6 @@ Status RelayStore::InsertMessage(std::int64_t queue_row, std::int64_t seq,
                                  const protocol::Id& message_id, std::uint64_t received_at,
                                  std::uint64_t expires_at, ByteSpan blob) {
   Impl& im = *impl_;
-  im.ForgetStagedIfNoTransaction();
   if (in_transaction()) {
     // Staged (see Impl::staged); written at the latest by Commit(). seq is
     // the table's primary key: unique across queues. The engine's seqs grow,
@@ -884,7 +885,6 @@ Result<std::vector<StoredMessage>> RelayStore::MessagesAfter(std::int64_t queue_
     out.push_back(std::move(m));
   }
   // Merge in the staged ones, by seq (in practice all above the stored ones).
-  impl_->ForgetStagedIfNoTransaction();
   auto it = impl_->staged.find(queue_row);
   if (it == impl_->staged.end()) return out;
   const std::size_t stored = out.size();
@@ -909,16 +909,11 @@ Result<std::vector<StoredMessage>> RelayStore::MessagesAfter(std::int64_t queue_
 Result<std::optional<std::uint64_t>> RelayStore::DeleteMessage(std::int64_t queue_row,
                                                                std::int64_t seq) {
   std::uint64_t size = 0;
-  impl_->ForgetStagedIfNoTransaction();
   if (auto q = impl_->staged.find(queue_row); q != impl_->staged.end()) {
     if (auto m = q->second.by_seq.find(seq); m != q->second.by_seq.end()) {
       // Stored and acknowledged in the same transaction: it never reaches the
       // database file.
-      size = m->second.blob.size();
-      q->second.by_seq.erase(m);
-      q->second.bytes -= size;
-      impl_->staged_bytes -= size;
-      --impl_->staged_count;
+      size = impl_->Unstage(q->second, m);
       if (q->second.empty()) impl_->staged.erase(q);
       return std::optional<std::uint64_t>(size);
     }
@@ -1060,13 +1055,8 @@ Result<ExpireCounts> RelayStore::ExpireBatch(std::uint64_t now, std::size_t max_
         ++m;
         continue;
       }
-      const std::uint64_t size = m->second.blob.size();
-      q->second.bytes -= size;
-      im.staged_bytes -= size;
-      --im.staged_count;
       ++counts.messages;
-      counts.bytes += size;
-      m = by_seq.erase(m);
+      counts.bytes += im.Unstage(q->second, m);
     }
     q = q->second.empty() ? im.staged.erase(q) : std::next(q);
   }

@@ -12,7 +12,10 @@
 // or many event-loop turns: group commit) and commits once (Commit). Reads run
 // inside the open transaction if there is one (they see the staged changes),
 // otherwise in autocommit mode. Inside a transaction new messages are staged
-// in memory and written at Commit (InsertMessage).
+// in memory and written at Commit (InsertMessage). After any error inside a
+// transaction the caller calls Rollback() before anything else (the engine
+// does: a failed turn answers nothing more and its Flush rolls back): SQLite
+// may have ended the transaction itself, and the staged messages with it.
 // Durability: WAL; synchronous=FULL (every Commit fsynced before it returns),
 // or with Durability::kFsyncByCaller (the relay binary) NORMAL plus SyncWal()
 // from the caller's sync thread. Automatic checkpoints are off on this
