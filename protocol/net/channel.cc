@@ -315,8 +315,8 @@ Status Channel::Enqueue(ByteSpan plaintext, bool write_now) {
   if (auto st = session_.Seal(plaintext, out_); !st) return st;
   queued_bytes_ += out_.size() - before;
   if (!writing_) {
-    // Posted, not run here: frames queued in the rest of this turn (replies
-    // and pushes to one connection) share its write.
+    // Unless asked to write now, posted: frames queued in the rest of this
+    // turn (replies and pushes to one connection) share its write.
     writing_ = true;
     if (write_now) {
       WriteStep();
@@ -327,19 +327,16 @@ Status Channel::Enqueue(ByteSpan plaintext, bool write_now) {
   return {};
 }
 
-Status Channel::TrySendNow(ByteSpan plaintext) {
+Status Channel::TryEnqueue(ByteSpan plaintext, bool write_now) {
   if (open_ && queued_bytes_ > limits_.max_write_queue_bytes) {
     return Error{Errc::kLimitExceeded, "write queue is full"};
   }
-  return Enqueue(plaintext, /*write_now=*/true);
+  return Enqueue(plaintext, write_now);
 }
 
-Status Channel::TrySend(ByteSpan plaintext) {
-  if (open_ && queued_bytes_ > limits_.max_write_queue_bytes) {
-    return Error{Errc::kLimitExceeded, "write queue is full"};
-  }
-  return Enqueue(plaintext);
-}
+Status Channel::TrySend(ByteSpan plaintext) { return TryEnqueue(plaintext, false); }
+
+Status Channel::TrySendNow(ByteSpan plaintext) { return TryEnqueue(plaintext, true); }
 
 namespace {
 asio::awaitable<Status> Ready(Status status) { co_return status; }

@@ -156,6 +156,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
   // The next received message; precondition: one is pending.
   Bytes TakeReceived();
   Status Enqueue(ByteSpan plaintext, bool write_now = false);
+  // Enqueue, refused when the write queue is over its limit.
+  Status TryEnqueue(ByteSpan plaintext, bool write_now);
   Status CloseWith(Error e);
 
   Socket socket_;
