@@ -118,7 +118,6 @@ void RelayServer::OnSynced(std::uint64_t generation, bool ok) {
     Send(std::move(out));
   }
   synced_generation_ = std::max(synced_generation_, generation);
-  if (generation == generation_) sync_in_flight_ = false;
   if (flush_deferred_ && !stopping_) FlushNow();
 }
 
@@ -326,7 +325,7 @@ void RelayServer::FlushNow(bool force) {
   // recipient meanwhile never reaches the database file).
   if (!force && commands_since_flush_ < kMaxCommandsPerCommit &&
       engine_.pending_reply_bytes() < kMaxPendingReplyBytes) {
-    if (sync_in_flight_) {
+    if (SyncInFlight()) {
       flush_deferred_ = true;
       return;
     }
@@ -360,7 +359,6 @@ void RelayServer::FlushNow(bool force) {
     ++counters_.commits;
     last_commit_ = std::chrono::steady_clock::now();
     held_.push_back(Held{++generation_, std::move(*out)});
-    sync_in_flight_ = true;
     if (generation_ - synced_generation_ > kMaxUnsyncedCommits) {
       // The disk is slower than the clients (a sync has not finished while
       // kMaxUnsyncedCommits full transactions were committed): sync here, as

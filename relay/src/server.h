@@ -130,6 +130,8 @@ class RelayServer {
   void RequestSync(std::uint64_t generation);
   void SyncLoop(std::weak_ptr<int> server_alive);
   void OnSynced(std::uint64_t generation, bool ok);
+  // The newest commit is not known to be synced yet.
+  bool SyncInFlight() const { return synced_generation_ < generation_; }
   void StopSyncThread();
   // A sync failed: nothing more may be acknowledged (engine.h SyncToDisk).
   void FailStop();
@@ -163,7 +165,6 @@ class RelayServer {
   std::deque<Held> held_;
   std::uint64_t generation_ = 0;  // commits handed to the sync thread
   std::uint64_t synced_generation_ = 0;  // the newest one known synced
-  bool sync_in_flight_ = false;   // generation_ is not synced yet
   bool flush_deferred_ = false;   // commands wait for that sync or the commit timer
   std::thread sync_thread_;
   std::mutex sync_mu_;  // guards the three below
