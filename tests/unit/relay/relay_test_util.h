@@ -71,6 +71,26 @@ inline bool IsError(const RelayReply& r, RelayErrorCode code) {
 }
 inline bool IsOk(const RelayReply& r) { return std::holds_alternative<protocol::RelayOk>(r.body); }
 
+// Names of the files in `dir` that hold any 64-byte piece of `blob` (so a
+// partly overwritten copy is found too).
+inline std::vector<std::string> FilesHolding(const std::filesystem::path& dir, ByteSpan blob) {
+  constexpr std::size_t kPiece = 64;
+  std::vector<std::string> found;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    const std::string data = rhizome::testing::ReadFileOrDie(entry.path());
+    for (std::size_t at = 0; at + kPiece <= blob.size(); at += kPiece) {
+      const std::string piece(blob.begin() + static_cast<std::ptrdiff_t>(at),
+                              blob.begin() + static_cast<std::ptrdiff_t>(at + kPiece));
+      if (data.find(piece) != std::string::npos) {
+        found.push_back(entry.path().filename().string());
+        break;
+      }
+    }
+  }
+  return found;
+}
+
 // Rows of `table` in the relay database, read through a separate connection
 // (so it sees only committed data).
 inline std::int64_t CountRows(const std::filesystem::path& data_dir, const std::string& table) {

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "relay_test_util.h"
 #include "rhizome/crypto/init.h"
 #include "test_support.h"
 
@@ -46,25 +47,7 @@ Bytes MarkerBlob(std::uint32_t seed, std::size_t size = 1280) {
   return b;
 }
 
-// Names of the files in `dir` that hold any 64-byte piece of `blob` (so a
-// partly overwritten copy is found too).
-std::vector<std::string> FilesHolding(const fs::path& dir, const Bytes& blob) {
-  constexpr std::size_t kPiece = 64;
-  std::vector<std::string> found;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    if (!entry.is_regular_file()) continue;
-    const std::string data = rhizome::testing::ReadFileOrDie(entry.path());
-    for (std::size_t at = 0; at + kPiece <= blob.size(); at += kPiece) {
-      const std::string piece(blob.begin() + static_cast<std::ptrdiff_t>(at),
-                              blob.begin() + static_cast<std::ptrdiff_t>(at + kPiece));
-      if (data.find(piece) != std::string::npos) {
-        found.push_back(entry.path().filename().string());
-        break;
-      }
-    }
-  }
-  return found;
-}
+using testing::FilesHolding;
 
 // The seqs of `messages`, in order.
 std::vector<std::int64_t> SeqsOf(const std::vector<StoredMessage>& messages) {
