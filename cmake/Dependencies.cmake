@@ -2,6 +2,9 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
 pkg_check_modules(SQLCIPHER REQUIRED IMPORTED_TARGET sqlcipher)
 pkg_check_modules(QRENCODE REQUIRED IMPORTED_TARGET libqrencode)  # terminal QR codes (client)
+# CRC-32 of the relay's message journal batches (relay/src/message_journal.cc):
+# zlib1g-dev, which libprotobuf-dev already depends on.
+pkg_check_modules(ZLIB REQUIRED IMPORTED_TARGET zlib)
 find_package(Threads REQUIRED)
 find_package(CLI11 CONFIG QUIET)
 if(NOT CLI11_FOUND AND NOT EXISTS /usr/include/CLI/CLI.hpp)

@@ -1,6 +1,9 @@
 #include "store.h"
 
+#include "message_journal.h"
+
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sqlcipher/sqlite3.h>
 #include <unistd.h>
 
@@ -304,8 +307,76 @@ CREATE TABLE board_items (
   UNIQUE (board, seq)
 );
 CREATE INDEX board_items_by_expiry ON board_items(expires_at);
-PRAGMA user_version = 1;
 )sql";
+
+// Version 2: the message journal (docs/relay-internals.md, "Message
+// journal"). Journal records of messages with seq <= migrated_through are
+// void: those messages were moved into the messages table (or deleted).
+constexpr const char* kSchemaV2Sql = R"sql(
+CREATE TABLE journal_state (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  migrated_through INTEGER NOT NULL
+);
+INSERT INTO journal_state (id, migrated_through) VALUES (1, 0);
+PRAGMA user_version = 2;
+)sql";
+
+// A journal file, open for appending (and for the sync thread's fdatasync).
+struct JournalFile {
+  int fd = -1;
+  fs::path path;
+  JournalFile() = default;
+  JournalFile(const JournalFile&) = delete;
+  JournalFile& operator=(const JournalFile&) = delete;
+  ~JournalFile() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// Retries interrupted and partial writes. false: the write failed.
+bool WriteAllAt(int fd, ByteSpan bytes, std::uint64_t offset) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::pwrite(fd, bytes.data() + done, bytes.size() - done,
+                               static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+bool SyncFd(int fd, bool data_only) {
+  int rc;
+  do {
+    rc = data_only ? ::fdatasync(fd) : ::fsync(fd);
+  } while (rc != 0 && errno == EINTR);
+  return rc == 0;
+}
+
+// Reads a whole file of at most `limit` bytes.
+Result<Bytes> ReadWholeFile(const fs::path& path, std::uint64_t limit) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Error{Errc::kIo, "cannot open a relay message journal file"};
+  Bytes out;
+  std::uint8_t chunk[65536];
+  while (true) {
+    const ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      return Error{Errc::kIo, "cannot read a relay message journal file"};
+    }
+    if (n == 0) break;
+    if (out.size() + static_cast<std::size_t>(n) > limit) {
+      ::close(fd);
+      return Error{Errc::kLimitExceeded, "relay message journal file is too large"};
+    }
+    out.insert(out.end(), chunk, chunk + n);
+  }
+  ::close(fd);
+  return out;
+}
 
 }  // namespace
 
@@ -322,53 +393,119 @@ struct RelayStore::Impl {
   Stmt insert_message, queue_add, messages_after, message_size, delete_message, queue_sub;
   Stmt board_by_id, insert_board, insert_item, board_add, items_after;
   Stmt expired_messages, expired_items, delete_item, board_sub, expired_boards, delete_board;
+  Stmt get_migrated_through, set_migrated_through;
 
-  // Messages inserted in the open transaction and not yet written to SQLite
-  // (see "Staged messages" in docs/relay-internals.md): by queue row, then by
-  // seq. A message acknowledged in the transaction that stored it never
-  // reaches the database file; the rest are written by FlushStaged() before
-  // COMMIT, or once they hold kMaxStagedMessageBytes.
+  // Messages held in memory (see "Message journal" in
+  // docs/relay-internals.md): by queue row, then by seq. Each is either
+  // journaled (in the current journal file, committed) or pending (inserted
+  // in the open transaction; appended to the journal at Commit()). A message
+  // acknowledged while pending is never written anywhere; one acknowledged
+  // while journaled costs a deletion record. The rest move into SQLite
+  // (MigrateAll) when the journal file is due for rotation or more than
+  // kMaxStagedMessageBytes are held. SQLite's queue counter columns omit the
+  // held messages.
   struct StagedMessage {
     protocol::Id message_id{};
     std::uint64_t received_at = 0;
     std::uint64_t expires_at = 0;
     Bytes blob;
+    bool journaled = false;
   };
   struct StagedQueue {
     std::map<std::int64_t, StagedMessage> by_seq;
     std::uint64_t bytes = 0;
-    // Stored messages deleted in this transaction: the queue's counter
-    // columns are brought down once, at FlushStaged(), not per ACK.
+    // Messages stored in SQLite and deleted in this transaction: the queue's
+    // counter columns are brought down once, at Commit(), not per ACK.
     std::uint64_t deleted_count = 0;
     std::uint64_t deleted_bytes = 0;
     bool empty() const { return by_seq.empty() && deleted_count == 0; }
   };
   std::unordered_map<std::int64_t, StagedQueue> staged;
-  std::uint64_t staged_bytes = 0;
-  std::uint64_t staged_count = 0;
-  std::int64_t staged_max_seq = 0;
+  std::uint64_t staged_bytes = 0;    // all held messages' blobs
+  std::uint64_t staged_count = 0;    // all held messages
+  std::uint64_t pending_count = 0;   // held and not yet journaled
+  // Every seq held, journaled or migrated since Open(), and migrated_through:
+  // LoadTotals() reports it so that no seq is ever reused.
+  std::int64_t max_seq_seen = 0;
+  // This transaction's journal work: messages inserted (queue row, seq),
+  // journaled messages deleted, queues whose SQLite counters change.
+  std::vector<std::pair<std::int64_t, std::int64_t>> pending_puts, pending_dels;
+  std::vector<std::int64_t> counter_queues;
+  bool held_changed = false;     // the held set changed in this transaction
+  bool rotate_at_commit = false; // MigrateAll ran: a new journal file follows
+  std::int64_t migrating_through = 0;  // the migrated_through MigrateAll wrote
+
+  // The journal.
+  Durability durability = Durability::kFsync;
+  fs::path data_dir;
+  int dir_fd = -1;
+  std::shared_ptr<JournalFile> journal;  // null until the first batch after a rotation
+  std::uint64_t journal_bytes = 0;
+  std::chrono::steady_clock::time_point journal_started;
+  std::uint64_t next_journal_number = 1;
+  std::int64_t migrated_through = 0;  // committed
+  JournalBatch batch;
+  bool broken = false;  // a rollback could not restore the held messages
+  // Files SyncWal() syncs (the current one and retired ones not yet
+  // removed), and whether the directory gained a file since the last sync.
+  std::mutex sync_mu;
+  std::vector<std::shared_ptr<JournalFile>> files_to_sync;
+  bool dir_unsynced = false;
+  // Commits done, and those SyncWal() has made durable (kFsyncByCaller).
+  std::atomic<std::uint64_t> commits_done{0};
+  std::atomic<std::uint64_t> synced_through{0};
+  // Files whose every record is void once commit `gen` is durable.
+  struct Retired {
+    std::shared_ptr<JournalFile> file;
+    std::uint64_t gen = 0;
+  };
+  std::vector<Retired> retired;
 
   using StagedIt = std::map<std::int64_t, StagedMessage>::iterator;
-  // Removes the staged message `m` of `q` and advances `m`; returns its size.
+  // Removes the held message `m` of `q` and advances `m`; returns its size.
+  // A journaled message also needs a deletion record (the caller's choice:
+  // not when its whole queue goes).
   std::uint64_t Unstage(StagedQueue& q, StagedIt& m) {
     const std::uint64_t size = m->second.blob.size();
+    if (!m->second.journaled) --pending_count;
     q.bytes -= size;
     staged_bytes -= size;
     --staged_count;
     m = q.by_seq.erase(m);
+    held_changed = true;
     return size;
   }
 
-  void DropStaged() {
+  void Hold(std::int64_t queue_row, std::int64_t seq, StagedMessage m) {
+    auto& q = staged[queue_row];
+    q.bytes += m.blob.size();
+    staged_bytes += m.blob.size();
+    ++staged_count;
+    if (!m.journaled) ++pending_count;
+    max_seq_seen = std::max(max_seq_seen, seq);
+    q.by_seq.emplace(seq, std::move(m));
+  }
+
+  void DropHeld() {
     staged.clear();
     staged_bytes = 0;
     staged_count = 0;
-    staged_max_seq = 0;
+    pending_count = 0;
+    EndTransactionState();
   }
 
-  // Writes every staged message and its queue's counters into the open
-  // transaction. On error the caller rolls back (which drops the rest).
-  Status FlushStaged() {
+  void EndTransactionState() {
+    pending_puts.clear();
+    pending_dels.clear();
+    counter_queues.clear();
+    held_changed = false;
+    rotate_at_commit = false;
+  }
+
+  // Moves every held message into SQLite inside the open transaction and
+  // voids the current journal file (migrated_through = every seq seen); the
+  // next batch starts a new file. On error the caller rolls back.
+  Status MigrateAll() {
     for (auto& [queue_row, q] : staged) {
       for (auto& [seq, m] : q.by_seq) {
         Use use(insert_message);
@@ -376,14 +513,237 @@ struct RelayStore::Impl {
         use.U64(5, m.expires_at).Blob(6, m.blob);
         RHIZOME_TRY(use.Run());
       }
-      const auto count = static_cast<std::int64_t>(q.by_seq.size() - q.deleted_count);
-      const auto bytes = static_cast<std::int64_t>(q.bytes - q.deleted_bytes);
-      if (count == 0 && bytes == 0) continue;
+      if (q.by_seq.empty()) continue;
       Use use(queue_add);
-      use.Int(1, queue_row).Int(2, bytes).Int(3, count);
+      use.Int(1, queue_row).U64(2, q.bytes).U64(3, q.by_seq.size());
+      RHIZOME_TRY(use.Run());
+      q.by_seq.clear();
+      q.bytes = 0;
+    }
+    std::erase_if(staged, [](const auto& entry) { return entry.second.empty(); });
+    staged_bytes = 0;
+    staged_count = 0;
+    pending_count = 0;
+    pending_puts.clear();
+    pending_dels.clear();  // void with the whole file
+    migrating_through = max_seq_seen;
+    Use use(set_migrated_through);
+    use.Int(1, migrating_through);
+    RHIZOME_TRY(use.Run());
+    held_changed = true;
+    rotate_at_commit = true;
+    return {};
+  }
+
+  // Brings the SQLite counters of the queues whose stored messages were
+  // deleted in this transaction down, one UPDATE per queue.
+  Status ApplyCounterChanges() {
+    for (std::int64_t row : counter_queues) {
+      auto it = staged.find(row);
+      if (it == staged.end() || it->second.deleted_count == 0) continue;
+      Use use(queue_add);
+      use.Int(1, row).Int(2, -static_cast<std::int64_t>(it->second.deleted_bytes));
+      use.Int(3, -static_cast<std::int64_t>(it->second.deleted_count));
       RHIZOME_TRY(use.Run());
     }
-    DropStaged();
+    return {};
+  }
+
+  // This transaction's batch: its new messages and the deletions of
+  // journaled ones.
+  void BuildBatch() {
+    batch.Clear();
+    for (const auto& [row, seq] : pending_puts) {
+      auto q = staged.find(row);
+      if (q == staged.end()) continue;
+      auto m = q->second.by_seq.find(seq);
+      if (m == q->second.by_seq.end() || m->second.journaled) continue;
+      batch.Put(JournalPut{row, seq, m->second.message_id, m->second.received_at,
+                           m->second.expires_at, m->second.blob});
+    }
+    for (const auto& [row, seq] : pending_dels) batch.Del(row, seq);
+  }
+
+  // After a successful COMMIT: pending messages are journaled now.
+  void MarkJournaled() {
+    for (const auto& [row, seq] : pending_puts) {
+      auto q = staged.find(row);
+      if (q == staged.end()) continue;
+      if (auto m = q->second.by_seq.find(seq); m != q->second.by_seq.end()) {
+        m->second.journaled = true;
+      }
+    }
+    pending_count = 0;
+    ClearCounterChanges();
+  }
+
+  // The SQLite counter changes are applied (Commit) or rolled back.
+  void ClearCounterChanges() {
+    for (std::int64_t row : counter_queues) {
+      auto it = staged.find(row);
+      if (it == staged.end()) continue;
+      it->second.deleted_count = 0;
+      it->second.deleted_bytes = 0;
+      if (it->second.empty()) staged.erase(it);
+    }
+    counter_queues.clear();
+  }
+
+  Result<std::shared_ptr<JournalFile>> CreateJournalFile() {
+    auto file = std::make_shared<JournalFile>();
+    file->path = data_dir / JournalFileName(next_journal_number);
+    file->fd = ::open(file->path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (file->fd < 0) return Error{Errc::kIo, "cannot create a relay message journal file"};
+    ++next_journal_number;
+    return file;
+  }
+
+  // Whether the synced commits cover commit `gen`.
+  bool Durable(std::uint64_t gen) const {
+    if (durability != Durability::kFsyncByCaller) return true;  // Commit() synced (or never does)
+    return synced_through.load(std::memory_order_acquire) >= gen;
+  }
+
+  // Removes the retired files whose records are void on disk by now.
+  void RemoveRetiredFiles() {
+    if (retired.empty()) return;
+    std::vector<std::shared_ptr<JournalFile>> gone;
+    std::erase_if(retired, [&](const Retired& r) {
+      if (!Durable(r.gen)) return false;
+      // A file that survives a crash is harmless: every record in it is void.
+      (void)::unlink(r.file->path.c_str());
+      gone.push_back(r.file);
+      return true;
+    });
+    std::lock_guard<std::mutex> lock(sync_mu);
+    std::erase_if(files_to_sync, [&](const std::shared_ptr<JournalFile>& f) {
+      return std::find(gone.begin(), gone.end(), f) != gone.end();
+    });
+  }
+
+  // Replays the current journal file into memory (after a rollback: the
+  // held set is then exactly what the committed state says).
+  Status ReloadHeld() {
+    DropHeld();
+    if (!journal || journal_bytes == 0) return {};
+    const int fd = ::open(journal->path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Error{Errc::kIo, "cannot open a relay message journal file"};
+    Bytes data(journal_bytes);
+    std::size_t done = 0;
+    while (done < data.size()) {
+      const ssize_t n = ::pread(fd, data.data() + done, data.size() - done, static_cast<off_t>(done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+    if (done != data.size()) return Error{Errc::kIo, "cannot read a relay message journal file"};
+    std::map<std::int64_t, std::pair<std::int64_t, StagedMessage>> live;
+    RHIZOME_TRY(ReplayInto(data, live));
+    return HoldLive(live, /*journaled=*/true);
+  }
+
+  // Reads one journal file's records into `live` (by seq): messages above
+  // migrated_through, minus their deletions.
+  Status ReplayInto(ByteSpan data,
+                    std::map<std::int64_t, std::pair<std::int64_t, StagedMessage>>& live) {
+    auto read = ReadJournal(
+        data,
+        [&](const JournalPut& put) {
+          max_seq_seen = std::max(max_seq_seen, put.seq);
+          if (put.seq <= migrated_through) return;
+          StagedMessage m;
+          m.message_id = put.message_id;
+          m.received_at = put.received_at;
+          m.expires_at = put.expires_at;
+          m.blob.assign(put.blob.begin(), put.blob.end());
+          live[put.seq] = {put.queue_row, std::move(m)};
+        },
+        [&](std::int64_t queue_row, std::int64_t seq) {
+          max_seq_seen = std::max(max_seq_seen, seq);
+          if (auto it = live.find(seq); it != live.end() && it->second.first == queue_row) {
+            live.erase(it);
+          }
+        });
+    if (!read) return read.error();
+    return {};
+  }
+
+  // Holds the replayed messages whose queue still exists (queue rows are
+  // never reused: a message of a deleted queue is dropped).
+  Status HoldLive(std::map<std::int64_t, std::pair<std::int64_t, StagedMessage>>& live,
+                  bool journaled) {
+    std::unordered_map<std::int64_t, bool> exists;
+    for (auto& [seq, entry] : live) {
+      auto [it, fresh] = exists.try_emplace(entry.first, false);
+      if (fresh) {
+        Use use(queue_bytes);
+        use.Int(1, entry.first);
+        auto row = use.Step();
+        if (!row) return row.error();
+        it->second = *row;
+      }
+      if (!it->second) continue;
+      entry.second.journaled = journaled;
+      Hold(entry.first, seq, std::move(entry.second));
+    }
+    return {};
+  }
+
+  // At Open(): moves every message the journal files hold into SQLite (one
+  // transaction, synced), then removes the files. The relay then starts with
+  // an empty journal and nothing held.
+  Status RecoverJournal() {
+    {
+      Use use(get_migrated_through);
+      auto row = use.Step();
+      if (!row) return row.error();
+      if (!*row) return Error{Errc::kCorrupt, "relay database is damaged"};
+      migrated_through = use.ColInt(0);
+    }
+    {
+      Use use(max_seq);
+      auto row = use.Step();
+      if (!row) return row.error();
+      max_seq_seen = std::max(migrated_through, *row ? use.ColInt(0) : 0);
+    }
+    std::vector<std::pair<std::uint64_t, fs::path>> files;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(data_dir, ec)) {
+      if (auto number = ParseJournalFileName(entry.path().filename().string())) {
+        files.emplace_back(*number, entry.path());
+      }
+    }
+    if (ec) return Error{Errc::kIo, "cannot list the relay data directory"};
+    std::sort(files.begin(), files.end());
+    std::map<std::int64_t, std::pair<std::int64_t, StagedMessage>> live;
+    for (const auto& [number, path] : files) {
+      auto data = ReadWholeFile(path, kMaxJournalFileBytes);
+      if (!data) return data.error();
+      RHIZOME_TRY(ReplayInto(*data, live));
+      next_journal_number = std::max(next_journal_number, number + 1);
+    }
+    if (files.empty()) return {};
+    RHIZOME_TRY(Exec(conn.db, "BEGIN IMMEDIATE"));
+    Status st = HoldLive(live, /*journaled=*/false);
+    if (st) st = MigrateAll();
+    if (st) st = Exec(conn.db, "COMMIT");
+    if (!st) {
+      (void)Exec(conn.db, "ROLLBACK");
+      DropHeld();
+      return st;
+    }
+    migrated_through = migrating_through;
+    EndTransactionState();
+    if (wal_fd >= 0 && !SyncFd(wal_fd, true)) {
+      return Error{Errc::kIo, "cannot sync the relay database to disk"};
+    }
+    for (const auto& [number, path] : files) {
+      if (::unlink(path.c_str()) != 0) {
+        return Error{Errc::kIo, "cannot remove a relay message journal file"};
+      }
+    }
+    if (!SyncFd(dir_fd, false)) return Error{Errc::kIo, "cannot sync the relay data directory"};
     return {};
   }
 
@@ -413,6 +773,7 @@ struct RelayStore::Impl {
   ~Impl() {
     StopCheckpointer();
     if (wal_fd >= 0) ::close(wal_fd);
+    if (dir_fd >= 0) ::close(dir_fd);
   }
 
   void RequestCheckpoint() {
@@ -543,6 +904,10 @@ struct RelayStore::Impl {
     RHIZOME_TRY(expired_boards.Prepare(
         db, "SELECT id FROM boards WHERE expires_at <= ?1 AND item_count = 0 LIMIT ?2"));
     RHIZOME_TRY(delete_board.Prepare(db, "DELETE FROM boards WHERE id = ?1"));
+    RHIZOME_TRY(get_migrated_through.Prepare(
+        db, "SELECT migrated_through FROM journal_state WHERE id = 1"));
+    RHIZOME_TRY(set_migrated_through.Prepare(
+        db, "UPDATE journal_state SET migrated_through = ?1 WHERE id = 1"));
     return {};
   }
 };
@@ -622,9 +987,12 @@ Result<std::unique_ptr<RelayStore>> RelayStore::Open(const fs::path& data_dir,
   if (*version > kStoreSchemaVersion) {
     return Error{Errc::kUnsupported, "relay database was written by a newer relay"};
   }
-  if (*version == 0) {
+  if (*version < kStoreSchemaVersion) {
     RHIZOME_TRY(Exec(db, "BEGIN IMMEDIATE"));
-    if (auto st = Exec(db, kSchemaSql); !st) {
+    Status st;
+    if (*version == 0) st = Exec(db, kSchemaSql);
+    if (st) st = Exec(db, kSchemaV2Sql);
+    if (!st) {
       (void)Exec(db, "ROLLBACK");
       return st.error();
     }
@@ -653,6 +1021,16 @@ Result<std::unique_ptr<RelayStore>> RelayStore::Open(const fs::path& data_dir,
       return Error{Errc::kIo, "cannot open the relay database's write-ahead log"};
     }
   }
+  impl->durability = durability;
+  impl->data_dir = data_dir;
+  impl->dir_fd = ::open(data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (impl->dir_fd < 0) return Error{Errc::kIo, "cannot open the relay data directory"};
+  // One store per data directory: the journal files are this process's alone
+  // (another relay's Open() would move them away under it).
+  if (::flock(impl->dir_fd, LOCK_EX | LOCK_NB) != 0) {
+    return Error{Errc::kIo, "the relay data directory is in use by another relay"};
+  }
+  RHIZOME_TRY(impl->RecoverJournal());
   impl->ckpt_thread = std::thread([p = impl.get()] { p->CheckpointLoop(); });
 
   fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace,
@@ -670,44 +1048,131 @@ Status RelayStore::Begin() {
     impl_->final_cv.wait_for(lock, std::chrono::milliseconds(kStoreBusyTimeoutMs),
                              [this] { return !impl_->ckpt_final.load(std::memory_order_acquire); });
   }
-  impl_->DropStaged();
+  if (impl_->broken) return Error{Errc::kIo, "cannot read the relay message journal back"};
   Use use(impl_->begin);
   return use.Run();
 }
 
 Status RelayStore::Commit() {
   if (!in_transaction()) return Error{Errc::kInvalidArgument, "no transaction is open"};
-  Status st = impl_->FlushStaged();
+  Impl& im = *impl_;
+  const auto now = std::chrono::steady_clock::now();
+  // A journal file is retired when it is large or old: its held messages
+  // move into SQLite, and its acknowledged blobs leave the disk with it.
+  const bool rotate_due =
+      im.journal && im.journal_bytes > 0 &&
+      (im.journal_bytes >= kJournalRotateBytes || now - im.journal_started >= kJournalMaxAge);
+  Status st;
+  if (rotate_due && !im.rotate_at_commit) st = im.MigrateAll();
+  if (st) st = im.ApplyCounterChanges();
+  std::shared_ptr<JournalFile> target = im.rotate_at_commit ? nullptr : im.journal;
+  std::uint64_t offset = im.rotate_at_commit ? 0 : im.journal_bytes;
+  bool created = false;
+  ByteSpan bytes;
   if (st) {
-    Use use(impl_->commit);
+    im.BuildBatch();
+    if (!im.batch.empty()) {
+      bytes = im.batch.Finish();
+      if (!target) {
+        auto file = im.CreateJournalFile();
+        if (!file) {
+          st = file.error();
+        } else {
+          target = std::move(*file);
+          offset = 0;
+          created = true;
+        }
+      }
+      if (st && !WriteAllAt(target->fd, bytes, offset)) {
+        st = Error{Errc::kIo, "cannot write the relay message journal"};
+      }
+      if (st && im.durability == Durability::kFsync &&
+          (!SyncFd(target->fd, true) || (created && !SyncFd(im.dir_fd, false)))) {
+        st = Error{Errc::kIo, "cannot sync the relay message journal to disk"};
+      }
+    }
+  }
+  if (st) {
+    Use use(im.commit);
     st = use.Run();
   }
-  if (!st) Rollback();  // a failed COMMIT may leave the transaction open
-  return st;
+  if (!st) {
+    // Nothing of this transaction may stay in the journal.
+    // If it cannot be cut off, the store stops (Begin() fails from now on).
+    if (created && target) {
+      if (::unlink(target->path.c_str()) != 0) im.broken = true;
+    } else if (target && !bytes.empty()) {
+      if (::ftruncate(target->fd, static_cast<off_t>(offset)) != 0) im.broken = true;
+    }
+    Rollback();  // a failed COMMIT may leave the transaction open
+    return st;
+  }
+  const std::uint64_t gen = im.commits_done.load(std::memory_order_relaxed) + 1;
+  if (im.rotate_at_commit) {
+    im.migrated_through = im.migrating_through;
+    if (im.journal) im.retired.push_back({im.journal, gen});
+    im.journal = nullptr;
+    im.journal_bytes = 0;
+  }
+  if (created) {
+    im.journal = target;
+    im.journal_started = now;
+    std::lock_guard<std::mutex> lock(im.sync_mu);
+    im.files_to_sync.push_back(target);
+    im.dir_unsynced = true;
+  }
+  if (!bytes.empty()) im.journal_bytes = offset + bytes.size();
+  im.MarkJournaled();
+  im.EndTransactionState();
+  im.commits_done.store(gen, std::memory_order_release);
+  im.RemoveRetiredFiles();
+  return {};
 }
 
 Status RelayStore::SyncWal() {
   constexpr Error kSyncFailed{Errc::kIo, "cannot sync the relay database to disk"};
-  if (impl_->wal_fd < 0) return {};
+  Impl& im = *impl_;
+  if (im.wal_fd < 0) return {};
   // Sticky: Linux reports a writeback error once per open file, so after a
   // failure a later fdatasync may succeed although pages were lost.
-  if (impl_->sync_failed.load(std::memory_order_acquire)) return kSyncFailed;
-  int rc;
-  do {
-    rc = ::fdatasync(impl_->wal_fd);
-  } while (rc != 0 && errno == EINTR);
-  if (rc != 0) {
-    impl_->sync_failed.store(true, std::memory_order_release);
+  if (im.sync_failed.load(std::memory_order_acquire)) return kSyncFailed;
+  // Every commit up to `gen` has written its journal batch and its WAL
+  // frames: the syncs below cover them.
+  const std::uint64_t gen = im.commits_done.load(std::memory_order_acquire);
+  std::vector<std::shared_ptr<JournalFile>> files;
+  bool dir = false;
+  {
+    std::lock_guard<std::mutex> lock(im.sync_mu);
+    files = im.files_to_sync;
+    dir = im.dir_unsynced;
+    im.dir_unsynced = false;
+  }
+  bool ok = true;
+  for (const auto& f : files) ok = ok && SyncFd(f->fd, true);
+  ok = ok && (!dir || SyncFd(im.dir_fd, false)) && SyncFd(im.wal_fd, true);
+  if (!ok) {
+    im.sync_failed.store(true, std::memory_order_release);
     return kSyncFailed;
   }
+  im.synced_through.store(gen, std::memory_order_release);
   return {};
 }
 
 void RelayStore::Rollback() {
-  impl_->DropStaged();
-  if (!in_transaction()) return;
-  Use use(impl_->rollback);
-  (void)use.Run();
+  Impl& im = *impl_;
+  if (in_transaction()) {
+    Use use(im.rollback);
+    (void)use.Run();
+  }
+  if (!im.held_changed && im.pending_count == 0) {
+    im.ClearCounterChanges();
+    im.EndTransactionState();
+    return;
+  }
+  // The held set is what the journal file says (after a failed commit its
+  // batch was cut off again).
+  if (!im.ReloadHeld()) im.broken = true;
+  im.EndTransactionState();
 }
 
 Result<StoreTotals> RelayStore::LoadTotals() {
@@ -733,7 +1198,7 @@ Result<StoreTotals> RelayStore::LoadTotals() {
     auto row = use.Step();
     if (!row) return row.error();
     if (!*row) return Error{Errc::kInternal, "query returned no row"};
-    t.max_message_seq = std::max(use.ColInt(0), impl_->staged_max_seq);
+    t.max_message_seq = std::max(use.ColInt(0), impl_->max_seq_seen);
   }
   t.bytes += impl_->staged_bytes;
   for (const auto& [row, q] : impl_->staged) t.bytes -= std::min(t.bytes, q.deleted_bytes);
@@ -798,12 +1263,10 @@ Result<bool> RelayStore::SetSendKey(std::int64_t queue_row, ByteSpan send_key) {
 Result<std::uint64_t> RelayStore::DeleteQueue(std::int64_t queue_row) {
   std::uint64_t bytes = 0;
   std::uint64_t already_deleted = 0;  // still in the table's counter
-  if (auto it = impl_->staged.find(queue_row); it != impl_->staged.end()) {
-    bytes = it->second.bytes;
-    already_deleted = it->second.deleted_bytes;
-    impl_->staged_bytes -= it->second.bytes;
-    impl_->staged_count -= it->second.by_seq.size();
-    impl_->staged.erase(it);
+  auto held = impl_->staged.find(queue_row);
+  if (held != impl_->staged.end()) {
+    bytes = held->second.bytes;
+    already_deleted = held->second.deleted_bytes;
   }
   {
     Use use(impl_->queue_bytes);
@@ -817,9 +1280,19 @@ Result<std::uint64_t> RelayStore::DeleteQueue(std::int64_t queue_row) {
     use.Int(1, queue_row);
     RHIZOME_TRY(use.Run());
   }
-  Use use(impl_->delete_queue);
-  use.Int(1, queue_row);
-  RHIZOME_TRY(use.Run());
+  {
+    Use use(impl_->delete_queue);
+    use.Int(1, queue_row);
+    RHIZOME_TRY(use.Run());
+  }
+  // Held messages go without deletion records: once the queue row is gone,
+  // the journal's records for it are void (rows are never reused).
+  if (held != impl_->staged.end()) {
+    auto& q = held->second;
+    for (auto m = q.by_seq.begin(); m != q.by_seq.end();) impl_->Unstage(q, m);
+    impl_->staged.erase(held);
+    impl_->held_changed = true;
+  }
   return bytes;
 }
 
@@ -829,29 +1302,22 @@ Status RelayStore::InsertMessage(std::int64_t queue_row, std::int64_t seq,
                                  const protocol::Id& message_id, std::uint64_t received_at,
                                  std::uint64_t expires_at, ByteSpan blob) {
   Impl& im = *impl_;
+  // seq is the messages table's primary key and a journal record's identity:
+  // it must grow (the engine takes seqs above LoadTotals().max_message_seq).
+  if (seq <= im.max_seq_seen) {
+    return Error{Errc::kInternal, "relay message sequence number reused"};
+  }
   if (in_transaction()) {
-    // Staged (see Impl::staged); written at the latest by Commit(). seq is
-    // the table's primary key: unique across queues. The engine's seqs grow,
-    // so only a seq that does not is looked up everywhere.
-    if (seq <= im.staged_max_seq) {
-      for (const auto& [row, other] : im.staged) {
-        if (other.by_seq.contains(seq)) {
-          return Error{Errc::kInternal, "relay message sequence number reused"};
-        }
-      }
-    }
-    auto& q = im.staged[queue_row];
-    auto [it, fresh] = q.by_seq.try_emplace(seq);
-    if (!fresh) return Error{Errc::kInternal, "relay message sequence number reused"};
-    it->second.message_id = message_id;
-    it->second.received_at = received_at;
-    it->second.expires_at = expires_at;
-    it->second.blob.assign(blob.begin(), blob.end());
-    q.bytes += blob.size();
-    im.staged_bytes += blob.size();
-    ++im.staged_count;
-    im.staged_max_seq = std::max(im.staged_max_seq, seq);
-    if (im.staged_bytes > kMaxStagedMessageBytes) return im.FlushStaged();
+    // Held (see Impl::staged); journaled at Commit().
+    Impl::StagedMessage m;
+    m.message_id = message_id;
+    m.received_at = received_at;
+    m.expires_at = expires_at;
+    m.blob.assign(blob.begin(), blob.end());
+    im.Hold(queue_row, seq, std::move(m));
+    im.pending_puts.emplace_back(queue_row, seq);
+    im.held_changed = true;
+    if (im.staged_bytes > kMaxStagedMessageBytes) return im.MigrateAll();
     return {};
   }
   {
@@ -860,6 +1326,7 @@ Status RelayStore::InsertMessage(std::int64_t queue_row, std::int64_t seq,
     use.Blob(6, blob);
     RHIZOME_TRY(use.Run());
   }
+  im.max_seq_seen = std::max(im.max_seq_seen, seq);
   Use use(impl_->queue_add);
   use.Int(1, queue_row).U64(2, blob.size()).U64(3, 1);
   return use.Run();
@@ -908,18 +1375,31 @@ Result<std::vector<StoredMessage>> RelayStore::MessagesAfter(std::int64_t queue_
 
 Result<std::optional<std::uint64_t>> RelayStore::DeleteMessage(std::int64_t queue_row,
                                                                std::int64_t seq) {
-  std::uint64_t size = 0;
-  if (auto q = impl_->staged.find(queue_row); q != impl_->staged.end()) {
+  Impl& im = *impl_;
+  if (auto q = im.staged.find(queue_row); q != im.staged.end()) {
     if (auto m = q->second.by_seq.find(seq); m != q->second.by_seq.end()) {
-      // Stored and acknowledged in the same transaction: it never reaches the
-      // database file.
-      size = impl_->Unstage(q->second, m);
-      if (q->second.empty()) impl_->staged.erase(q);
+      if (m->second.journaled && !in_transaction()) {
+        // Its deletion record needs a commit.
+        RHIZOME_TRY(Begin());
+        auto deleted = DeleteMessage(queue_row, seq);
+        if (!deleted) {
+          Rollback();
+          return deleted;
+        }
+        RHIZOME_TRY(Commit());
+        return deleted;
+      }
+      // Pending: stored and acknowledged in the same transaction, it is never
+      // written anywhere. Journaled: a deletion record at Commit().
+      if (m->second.journaled) im.pending_dels.emplace_back(queue_row, seq);
+      const std::uint64_t size = im.Unstage(q->second, m);
+      if (q->second.empty()) im.staged.erase(q);
       return std::optional<std::uint64_t>(size);
     }
   }
+  std::uint64_t size = 0;
   {
-    Use use(impl_->message_size);
+    Use use(im.message_size);
     use.Int(1, seq).Int(2, queue_row);
     auto row = use.Step();
     if (!row) return row.error();
@@ -927,19 +1407,20 @@ Result<std::optional<std::uint64_t>> RelayStore::DeleteMessage(std::int64_t queu
     size = use.ColU64(0);
   }
   {
-    Use use(impl_->delete_message);
+    Use use(im.delete_message);
     use.Int(1, seq);
     RHIZOME_TRY(use.Run());
   }
   if (in_transaction()) {
-    // The counter columns follow at FlushStaged(): one UPDATE per queue and
+    // The counter columns follow at Commit(): one UPDATE per queue and
     // commit instead of one per ACK.
-    auto& q = impl_->staged[queue_row];
+    auto& q = im.staged[queue_row];
+    if (q.deleted_count == 0) im.counter_queues.push_back(queue_row);
     ++q.deleted_count;
     q.deleted_bytes += size;
     return std::optional<std::uint64_t>(size);
   }
-  Use use(impl_->queue_sub);
+  Use use(im.queue_sub);
   use.Int(1, queue_row).U64(2, size);
   RHIZOME_TRY(use.Run());
   return std::optional<std::uint64_t>(size);
@@ -1046,7 +1527,7 @@ Result<std::vector<StoredBoardItem>> RelayStore::BoardItemsAfter(
 Result<ExpireCounts> RelayStore::ExpireBatch(std::uint64_t now, std::size_t max_rows) {
   if (!in_transaction()) return Error{Errc::kInvalidArgument, "no transaction is open"};
   ExpireCounts counts;
-  // Staged messages first (only a very short TTL expires them this soon).
+  // Held messages first (only a very short TTL expires them this soon).
   Impl& im = *impl_;
   for (auto q = im.staged.begin(); q != im.staged.end() && counts.messages < max_rows;) {
     auto& by_seq = q->second.by_seq;
@@ -1056,6 +1537,7 @@ Result<ExpireCounts> RelayStore::ExpireBatch(std::uint64_t now, std::size_t max_
         continue;
       }
       ++counts.messages;
+      if (m->second.journaled) im.pending_dels.emplace_back(q->first, m->first);
       counts.bytes += im.Unstage(q->second, m);
     }
     q = q->second.empty() ? im.staged.erase(q) : std::next(q);
@@ -1132,7 +1614,11 @@ Result<ExpireCounts> RelayStore::ExpireBatch(std::uint64_t now, std::size_t max_
 
 int RelayStore::wal_fd_for_test() const { return impl_->wal_fd; }
 
-std::uint64_t RelayStore::staged_message_count() const { return impl_->staged_count; }
+std::uint64_t RelayStore::staged_message_count() const { return impl_->pending_count; }
+
+std::uint64_t RelayStore::journaled_message_count() const {
+  return impl_->staged_count - impl_->pending_count;
+}
 
 Status RelayStore::CheckpointForTest() {
   std::unique_lock<std::mutex> lock(impl_->mu);

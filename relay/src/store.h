@@ -11,24 +11,33 @@
 // change after a commit, stages every change until the shell's next Flush (one
 // or many event-loop turns: group commit) and commits once (Commit). Reads run
 // inside the open transaction if there is one (they see the staged changes),
-// otherwise in autocommit mode. Inside a transaction new messages are staged
-// in memory and written at Commit (InsertMessage). After any error inside a
-// transaction the caller calls Rollback() before anything else (the engine
-// does: a failed turn answers nothing more and its Flush rolls back): SQLite
-// may have ended the transaction itself, and the staged messages with it.
-// Durability: WAL; synchronous=FULL (every Commit fsynced before it returns),
-// or with Durability::kFsyncByCaller (the relay binary) NORMAL plus SyncWal()
-// from the caller's sync thread. Automatic checkpoints are off on this
-// connection; a background thread with its own connection checkpoints when
-// the WAL has grown, so the slow database-file writes and fsyncs stay off the
-// caller's thread.
+// otherwise in autocommit mode. After any error inside a transaction the
+// caller calls Rollback() before anything else (the engine does: a failed
+// turn answers nothing more and its Flush rolls back): SQLite may have ended
+// the transaction itself.
+// The message journal (message_journal.h, docs/relay-internals.md): messages
+// inserted inside a transaction are held in memory and appended to a journal
+// file (messages-<n>.journal, next to relay.db) at Commit, not inserted into
+// SQLite; a message acknowledged while held costs a deletion record, or
+// nothing if it was never journaled. When the journal file has grown past
+// kJournalRotateBytes or kJournalMaxAge, or the held messages past
+// kMaxStagedMessageBytes, every held message moves into SQLite and the next
+// batch starts a new file; the old one is removed once that commit is
+// durable. Open() moves whatever journal files hold into SQLite.
+// Durability: WAL; synchronous=FULL (every Commit fsynced, the journal too,
+// before it returns), or with Durability::kFsyncByCaller (the relay binary)
+// NORMAL plus SyncWal() from the caller's sync thread, which syncs the
+// journal and the WAL. Automatic checkpoints are off on this connection; a
+// background thread with its own connection checkpoints when the WAL has
+// grown, so the slow database-file writes and fsyncs stay off the caller's
+// thread.
 //
 // Invariants kept by this class (not by triggers), as its methods report them
 // (inside a transaction the table columns omit messages still staged in
 // memory): queues.msg_count/msg_bytes and boards.item_count/item_bytes equal
 // the count and total blob size of their messages/board items. Message
 // sequence numbers are chosen by the caller and must grow (the caller takes
-// them above LoadTotals().max_message_seq).
+// them above LoadTotals().max_message_seq; InsertMessage refuses others).
 //
 // Errors: every method may return kIo (disk, lock), kCorrupt (damaged file),
 // kInternal (SQL misuse, out of memory); messages are static and never quote
@@ -37,6 +46,7 @@
 // internal and touches only its own connection.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -54,15 +64,21 @@ namespace rhizome::relay {
 
 // The database file inside the data directory.
 inline constexpr std::string_view kStoreFileName = "relay.db";
-// PRAGMA user_version of the schema this build writes; a newer file is refused.
-inline constexpr std::int64_t kStoreSchemaVersion = 1;
+// PRAGMA user_version of the schema this build writes; a newer file is refused,
+// an older one upgraded (1 -> 2: the journal_state table).
+inline constexpr std::int64_t kStoreSchemaVersion = 2;
 // WAL size (pages) above which the checkpoint thread is woken.
 inline constexpr int kCheckpointWalPages = 2048;
 // The WAL file is truncated to this size after a checkpoint resets it.
 inline constexpr std::int64_t kWalSizeLimitBytes = 16ll << 20;
-// Messages staged in memory by the open transaction (see InsertMessage) are
-// written into it once their blobs exceed this many bytes.
+// Messages held in memory (journaled or pending, see InsertMessage) move into
+// SQLite once their blobs exceed this many bytes.
 inline constexpr std::uint64_t kMaxStagedMessageBytes = 4ull << 20;
+// A journal file is retired (its held messages moved into SQLite) at the
+// first commit after it reached this size or this age: acknowledged blobs
+// leave the disk with it.
+inline constexpr std::uint64_t kJournalRotateBytes = 32ull << 20;
+inline constexpr std::chrono::milliseconds kJournalMaxAge{5000};
 // How long a statement waits for the checkpoint thread's lock.
 inline constexpr int kStoreBusyTimeoutMs = 5000;
 // How long the checkpointer's RESTART pass waits for the writer lock and for
@@ -115,7 +131,9 @@ struct StoreTotals {
   std::uint64_t queues = 0;
   std::uint64_t boards = 0;
   std::uint64_t bytes = 0;           // messages + board items
-  std::int64_t max_message_seq = 0;  // 0 if there are no messages
+  // The highest seq ever inserted into this store (also of messages since
+  // deleted or rolled back), or 0; InsertMessage refuses seqs up to it.
+  std::int64_t max_message_seq = 0;
 };
 
 struct ExpireCounts {
@@ -128,8 +146,9 @@ struct ExpireCounts {
 class RelayStore {
  public:
   // Creates `data_dir` (mode 0700) if needed, opens or creates relay.db in
-  // it, sets WAL + synchronous=FULL + secure_delete, creates the schema and
-  // starts the checkpoint thread.
+  // it, sets WAL + synchronous=FULL + secure_delete, creates the schema,
+  // moves the messages of any journal files into SQLite (and removes the
+  // files) and starts the checkpoint thread.
   // Errors: kIo (cannot create or open), kCorrupt (not a database, failed
   // quick_check), kUnsupported (schema newer than kStoreSchemaVersion, or a
   // setting did not take).
@@ -144,13 +163,16 @@ class RelayStore {
   bool in_transaction() const;
   // BEGIN IMMEDIATE. Precondition: !in_transaction().
   Status Begin();
-  // COMMIT (fsynced, except with kFsyncByCaller: then SyncWal()). On error the
-  // transaction is rolled back.
+  // Appends the transaction's journal batch, then COMMIT (both fsynced,
+  // except with kFsyncByCaller: then SyncWal()). On error the batch is cut
+  // off again and the transaction rolled back.
   Status Commit();
-  // fdatasync of the WAL (Durability::kFsyncByCaller; a no-op otherwise).
-  // Thread-safe. Errors: kIo.
+  // fdatasync of the journal files and the WAL (Durability::kFsyncByCaller;
+  // a no-op otherwise). Thread-safe. Errors: kIo (sticky).
   Status SyncWal();
-  // ROLLBACK if a transaction is open; never fails.
+  // ROLLBACK if a transaction is open, and the held messages back to what
+  // the journal file says; never fails (if the journal cannot be read back,
+  // every later Begin() fails with kIo).
   void Rollback();
 
   // Aggregates for quotas and stats, read from the tables.
@@ -171,12 +193,12 @@ class RelayStore {
 
   // ---- messages ------------------------------------------------------------
   // Inserts a message and updates the queue's counters. Inside a transaction
-  // the message is staged in memory and written to the database at Commit()
-  // (or once kMaxStagedMessageBytes are staged); every method sees it as
-  // stored meanwhile, and a DeleteMessage before then removes it without it
-  // ever reaching the database file. Errors: as below, plus kInternal if
-  // `seq` is already staged (a reused seq of a stored message fails where the
-  // staged messages are written: at Commit(), or here at the byte limit).
+  // the message is held in memory and journaled at Commit() (see the top of
+  // this file); every method sees it as stored meanwhile, and a DeleteMessage
+  // before the commit removes it without it ever reaching a file. Outside a
+  // transaction it goes straight into SQLite. Errors: as below, plus
+  // kInternal "relay message sequence number reused" if `seq` is not above
+  // every seq inserted before (LoadTotals().max_message_seq).
   Status InsertMessage(std::int64_t queue_row, std::int64_t seq, const protocol::Id& message_id,
                        std::uint64_t received_at, std::uint64_t expires_at, ByteSpan blob);
   // Unexpired messages (expires_at > now) of a queue with seq > after_seq,
@@ -184,7 +206,8 @@ class RelayStore {
   Result<std::vector<StoredMessage>> MessagesAfter(std::int64_t queue_row, std::int64_t after_seq,
                                                    std::uint64_t now, std::size_t limit);
   // Deletes one message and updates the counters; returns its size, or
-  // nullopt if it was not there (already acknowledged or expired).
+  // nullopt if it was not there (already acknowledged or expired). Outside a
+  // transaction, a journaled message's deletion commits one of its own.
   Result<std::optional<std::uint64_t>> DeleteMessage(std::int64_t queue_row, std::int64_t seq);
 
   // ---- boards --------------------------------------------------------------
@@ -218,9 +241,10 @@ class RelayStore {
   // Precondition: in_transaction().
   Result<ExpireCounts> ExpireBatch(std::uint64_t now, std::size_t max_rows);
 
-  // Messages staged in the open transaction and not yet written to the
-  // database (see InsertMessage), for stats and tests.
+  // Held messages not yet in any file (inserted in the open transaction), and
+  // held messages in the journal, for stats and tests.
   std::uint64_t staged_message_count() const;
+  std::uint64_t journaled_message_count() const;
 
   // Blocks until the checkpoint thread has run one checkpoint (tests).
   Status CheckpointForTest();

@@ -76,11 +76,11 @@ TEST_F(RelayDurabilityTest, SendIsCommittedBeforeItsReplyIsReleased) {
   TestQueue q = CreateQueue(c);
   engine_->OnCommand(c.id, SendCmd(c, q, Blob(64)), kT0);
   // Staged, not committed: another connection does not see it yet.
-  EXPECT_EQ(CountRows(data_dir(), "messages"), 0);
+  EXPECT_EQ(CountStoredMessages(data_dir()), 0);
   auto out = Flush();
   ASSERT_EQ(out.size(), 1u);
   EXPECT_TRUE(IsOk(out[0].reply));
-  EXPECT_EQ(CountRows(data_dir(), "messages"), 1);
+  EXPECT_EQ(CountStoredMessages(data_dir()), 1);
 }
 
 // A push is a delivery, not an acknowledgement: the shell may send it before
@@ -99,16 +99,16 @@ TEST_F(RelayDurabilityTest, PushesLeaveBeforeTheCommitAndRepliesAfter) {
   auto* m = std::get_if<protocol::QueueMessage>(&early[0].reply.body);
   ASSERT_NE(m, nullptr);
   EXPECT_EQ(MarkOf(m->blob), 7u);
-  EXPECT_EQ(CountRows(data_dir(), "messages"), 0);  // not committed yet
+  EXPECT_EQ(CountStoredMessages(data_dir()), 0);  // not committed yet
   EXPECT_TRUE(engine_->TakeEarly().empty());        // taken once
   auto out = Flush();
   ASSERT_EQ(out.size(), 1u);  // only the sender's Ok: the push is not repeated
   EXPECT_EQ(out[0].connection, sender.id);
   EXPECT_TRUE(IsOk(out[0].reply));
-  EXPECT_EQ(CountRows(data_dir(), "messages"), 1);
+  EXPECT_EQ(CountStoredMessages(data_dir()), 1);
   // The recipient's ACK, in a later turn, deletes it durably as before.
   ASSERT_TRUE(IsOk(Call(recipient, AckCmd(q, m->message_id))));
-  EXPECT_EQ(CountRows(data_dir(), "messages"), 0);
+  EXPECT_EQ(CountStoredMessages(data_dir()), 0);
 }
 
 // A message its recipient acknowledges in the transaction that stored it
@@ -134,7 +134,7 @@ TEST_F(RelayDurabilityTest, MessageAcknowledgedBeforeItsCommitNeverReachesTheDis
   ASSERT_EQ(out.size(), 2u);
   EXPECT_TRUE(IsOk(out[0].reply));  // the SEND
   EXPECT_TRUE(IsOk(out[1].reply));  // the ACK
-  EXPECT_EQ(CountRows(data_dir(), "messages"), 0);
+  EXPECT_EQ(CountStoredMessages(data_dir()), 0);
 
   ASSERT_TRUE(IsOk(Call(sender, SendCmd(sender, q, slow))));
   EXPECT_FALSE(FilesHolding(data_dir(), slow).empty()) << "the scan cannot see a committed blob";
@@ -333,12 +333,12 @@ TEST_F(RelayDurabilityTest, FailedCommitReleasesNothingAndKeepsNothing) {
     ASSERT_FALSE(out.ok());
     EXPECT_EQ(out.error().code, Errc::kIo);
   }
-  EXPECT_EQ(CountRows(data_dir(), "messages"), 0);
+  EXPECT_EQ(CountStoredMessages(data_dir()), 0);
   EXPECT_EQ(engine_->stats().messages_stored, 0u);
   EXPECT_EQ(engine_->stats().bytes_stored, 0u);
   // The engine works again once the disk does (the client retries).
   ASSERT_TRUE(IsOk(Call(c, SendCmd(c, q, Marked(1)))));
-  EXPECT_EQ(CountRows(data_dir(), "messages"), 1);
+  EXPECT_EQ(CountStoredMessages(data_dir()), 1);
 }
 
 TEST_F(RelayDurabilityTest, TurnWithNothingStagedNeedsNoWriteTransaction) {
@@ -370,7 +370,7 @@ TEST_F(RelayDurabilityTest, ExpiryFollowsTheInjectedClock) {
   auto removed = engine_->Expire(kT0 + 3600);
   ASSERT_TRUE(removed.ok());
   EXPECT_EQ(*removed, 1u);
-  EXPECT_EQ(CountRows(data_dir(), "messages"), 0);
+  EXPECT_EQ(CountStoredMessages(data_dir()), 0);
   auto s = engine_->stats();
   EXPECT_EQ(s.messages_expired, 1u);
   EXPECT_EQ(s.bytes_stored, 0u);
@@ -392,7 +392,7 @@ TEST_F(RelayDurabilityTest, ExpireWorksThroughSeveralBatches) {
   auto removed = engine_->Expire(kT0 + 60);
   ASSERT_TRUE(removed.ok());
   EXPECT_EQ(*removed, n);
-  EXPECT_EQ(CountRows(data_dir(), "messages"), 0);
+  EXPECT_EQ(CountStoredMessages(data_dir()), 0);
 }
 
 TEST_F(RelayDurabilityTest, ExpireDuringATurnJoinsItsTransaction) {
@@ -406,7 +406,7 @@ TEST_F(RelayDurabilityTest, ExpireDuringATurnJoinsItsTransaction) {
   ASSERT_TRUE(removed.ok());
   EXPECT_EQ(*removed, 1u);
   ASSERT_EQ(Flush(kT0 + 60).size(), 1u);
-  EXPECT_EQ(CountRows(data_dir(), "messages"), 1);
+  EXPECT_EQ(CountStoredMessages(data_dir()), 1);
   EXPECT_EQ(engine_->stats().bytes_stored, protocol::RelayBlobSizeFor(600));
 }
 

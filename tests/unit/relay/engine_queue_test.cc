@@ -46,7 +46,7 @@ TEST_F(RelayQueueTest, SendGetAckRoundTrip) {
 
   EXPECT_TRUE(IsOk(Call(recipient, AckCmd(q, m->message_id))));
   EXPECT_TRUE(IsOk(Call(recipient, GetCmd(recipient, q))));  // empty queue: Ok
-  EXPECT_EQ(CountRows(data_dir(), "messages"), 0);
+  EXPECT_EQ(CountStoredMessages(data_dir()), 0);
 }
 
 TEST_F(RelayQueueTest, ArrivalTimeIsRoundedDown) {
@@ -213,7 +213,7 @@ TEST_F(RelayQueueTest, ConnectionWideCapSharesSlotsBetweenSubscriptions) {
     for (auto& x : more) outstanding.push_back(x);
   }
   EXPECT_EQ(delivered, queues * kDeliveryWindow);
-  EXPECT_EQ(CountRows(data_dir(), "messages"), 0);
+  EXPECT_EQ(CountStoredMessages(data_dir()), 0);
 }
 
 TEST_F(RelayQueueTest, DeleteRemovesTheQueueAndItsMessages) {
@@ -224,7 +224,7 @@ TEST_F(RelayQueueTest, DeleteRemovesTheQueueAndItsMessages) {
   ASSERT_EQ(TakePushes(c).size(), 1u);
   ASSERT_TRUE(IsOk(Call(c, DelCmd(c, q))));
   EXPECT_EQ(CountRows(data_dir(), "queues"), 0);
-  EXPECT_EQ(CountRows(data_dir(), "messages"), 0);
+  EXPECT_EQ(CountStoredMessages(data_dir()), 0);
   EXPECT_TRUE(IsError(Call(c, SendCmd(c, q, Blob(40))), RelayErrorCode::kAuth));
   EXPECT_TRUE(IsError(Call(c, SubCmd(c, q)), RelayErrorCode::kAuth));
   EXPECT_EQ(engine_->stats().queues, 0u);
@@ -283,7 +283,7 @@ TEST_F(RelayQueueTest, AuthorizerCapturedOnAnotherConnectionIsRejected) {
   EXPECT_TRUE(IsError(Call(attacker, DelCmd(victim, q)), RelayErrorCode::kAuth));
   EXPECT_TRUE(IsError(Call(attacker, SendCmd(victim, q, Blob(10))), RelayErrorCode::kAuth));
   EXPECT_EQ(CountRows(data_dir(), "queues"), 1);
-  EXPECT_EQ(CountRows(data_dir(), "messages"), 0);
+  EXPECT_EQ(CountStoredMessages(data_dir()), 0);
 }
 
 TEST_F(RelayQueueTest, SignatureForAnotherCommandIsRejected) {
@@ -307,7 +307,7 @@ TEST_F(RelayQueueTest, SendWithABadMacIsRefusedAndStoresNothing) {
   TestQueue wrong_key = q.Clone();
   rng_.Fill(wrong_key.send_key);
   EXPECT_TRUE(IsError(Call(c, SendCmd(c, wrong_key, Blob(64))), RelayErrorCode::kAuth));
-  EXPECT_EQ(CountRows(data_dir(), "messages"), 0);
+  EXPECT_EQ(CountStoredMessages(data_dir()), 0);
   EXPECT_EQ(engine_->stats().messages_stored, 0u);
 }
 
@@ -361,7 +361,7 @@ TEST_F(RelayQueueTest, RepeatedCorrIdIsRejectedAndNotExecuted) {
   auto out = Flush();
   ASSERT_EQ(out.size(), 1u);
   EXPECT_TRUE(IsError(out[0].reply, RelayErrorCode::kDuplicateCorrId));
-  EXPECT_EQ(CountRows(data_dir(), "messages"), 1);
+  EXPECT_EQ(CountStoredMessages(data_dir()), 1);
 }
 
 TEST_F(RelayQueueTest, CorrIdsAreRememberedPerConnection) {
@@ -456,11 +456,11 @@ TEST_F(RelayQueueTest, AckWithoutSubscribeOrGetIsRefused) {
   ASSERT_EQ(pushed.size(), 1u);
   // The message id alone does not let another connection delete it.
   EXPECT_TRUE(IsError(Call(other, AckCmd(q, pushed[0].message_id)), RelayErrorCode::kAuth));
-  EXPECT_EQ(CountRows(data_dir(), "messages"), 1);
+  EXPECT_EQ(CountStoredMessages(data_dir()), 1);
   // Nor can the subscriber ACK a message it was never given.
   EXPECT_TRUE(IsError(Call(recipient, AckCmd(q, NewId())), RelayErrorCode::kAuth));
   EXPECT_TRUE(IsOk(Call(recipient, AckCmd(q, pushed[0].message_id))));
-  EXPECT_EQ(CountRows(data_dir(), "messages"), 0);
+  EXPECT_EQ(CountStoredMessages(data_dir()), 0);
 }
 
 TEST_F(RelayQueueTest, AckOfAMessageAlreadyAcknowledgedElsewhereSucceeds) {
@@ -483,7 +483,7 @@ TEST_F(RelayQueueTest, BlobAboveTheLimitIsTooLarge) {
   EXPECT_TRUE(IsError(Call(c, SendCmd(c, q, Blob(protocol::kMaxBlobBytes + 1))),
                       RelayErrorCode::kTooLarge));
   EXPECT_TRUE(IsOk(Call(c, SendCmd(c, q, Blob(protocol::kMaxBlobBytes)))));
-  EXPECT_EQ(CountRows(data_dir(), "messages"), 1);
+  EXPECT_EQ(CountStoredMessages(data_dir()), 1);
 }
 
 TEST_F(RelayQueueTest, MalformedCommandIsRefused) {
@@ -545,7 +545,7 @@ TEST_F(RelayQueueTest, MessagesPerQueueAreCapped) {
   EXPECT_TRUE(IsOk(Call(c, SendCmd(c, q, Blob(8)))));
   EXPECT_TRUE(IsOk(Call(c, SendCmd(c, q, Blob(8)))));
   EXPECT_TRUE(IsError(Call(c, SendCmd(c, q, Blob(8))), RelayErrorCode::kQuota));
-  EXPECT_EQ(CountRows(data_dir(), "messages"), 2);
+  EXPECT_EQ(CountStoredMessages(data_dir()), 2);
   // An ACK makes room again.
   auto got = Call(c, GetCmd(c, q));
   auto* m = std::get_if<protocol::QueueMessage>(&got.body);

@@ -7,6 +7,9 @@
 #include <sqlcipher/sqlite3.h>
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <map>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -20,6 +23,7 @@
 #include "rhizome/crypto/sign.h"
 #include "rhizome/protocol/relay_messages.h"
 #include "rhizome/relay/engine.h"
+#include "message_journal.h"
 #include "test_support.h"
 
 namespace rhizome::relay::testing {
@@ -112,6 +116,56 @@ inline std::int64_t CountRows(const std::filesystem::path& data_dir, const std::
   sqlite3_finalize(stmt);
   sqlite3_close_v2(db);
   return n;
+}
+
+// The messages stored in a data directory: rows of relay.db's messages table
+// plus the live messages of the journal files (message_journal.h: records
+// above journal_state.migrated_through, of queues that exist, not deleted).
+// Read while the store may be open: it only reads.
+inline std::int64_t CountStoredMessages(const std::filesystem::path& data_dir) {
+  const std::int64_t rows = CountRows(data_dir, "messages");
+  sqlite3* db = nullptr;
+  const auto path = (data_dir / "relay.db").string();
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    sqlite3_close_v2(db);
+    ADD_FAILURE() << "cannot open " << path;
+    return -1;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  auto scalar = [&](const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    std::int64_t v = -1;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
+      v = sqlite3_column_int64(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+    return v;
+  };
+  const std::int64_t migrated = scalar("SELECT migrated_through FROM journal_state");
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(data_dir)) {
+    if (ParseJournalFileName(entry.path().filename().string())) files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  std::map<std::int64_t, std::int64_t> live;  // seq -> queue row
+  for (const auto& file : files) {
+    std::ifstream in(file, std::ios::binary);
+    const Bytes data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto read = ReadJournal(
+        data,
+        [&](const JournalPut& put) {
+          if (put.seq > migrated) live[put.seq] = put.queue_row;
+        },
+        [&](std::int64_t, std::int64_t seq) { live.erase(seq); });
+    EXPECT_TRUE(read.ok()) << file;
+  }
+  std::int64_t journaled = 0;
+  for (const auto& [seq, row] : live) {
+    if (scalar("SELECT count(*) FROM queues WHERE id = " + std::to_string(row)) == 1) ++journaled;
+  }
+  sqlite3_close_v2(db);
+  return rows + journaled;
 }
 
 class RelayTest : public ::testing::Test {

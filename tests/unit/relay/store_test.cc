@@ -4,14 +4,19 @@
 
 #include <gtest/gtest.h>
 #include <sqlcipher/sqlite3.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
 #include <algorithm>
+#include <csignal>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "message_journal.h"
 #include "relay_test_util.h"
 #include "rhizome/crypto/init.h"
 #include "test_support.h"
@@ -101,8 +106,6 @@ class RelayStoreTest : public ::testing::Test {
     std::size_t size;
     std::uint64_t expires_at = 1000;
   };
-  // Inserts `puts` into the open transaction, or with `commit` in a
-  // transaction of their own. False on the first failure.
   // Closes `store` (a crash as far as staged work goes) and opens the data
   // directory again; nullptr on failure.
   std::unique_ptr<RelayStore> Reopen(std::unique_ptr<RelayStore>& store) {
@@ -120,6 +123,9 @@ class RelayStoreTest : public ::testing::Test {
     ASSERT_TRUE(stored.ok());
     EXPECT_EQ(SeqsOf(*stored), seqs);
   }
+  // Inserts `puts` into the open transaction (held in memory), or with
+  // `commit` in a transaction of their own (journaled). False on the first
+  // failure.
   static bool Insert(RelayStore& store, std::int64_t row, std::initializer_list<Put> puts,
                      bool commit = false) {
     if (commit && !store.Begin().ok()) return false;
@@ -131,6 +137,11 @@ class RelayStoreTest : public ::testing::Test {
       }
     }
     return !commit || store.Commit().ok();
+  }
+  // Inserts `puts` outside a transaction: straight into SQLite.
+  static bool InsertIntoSqlite(RelayStore& store, std::int64_t row,
+                               std::initializer_list<Put> puts) {
+    return !store.in_transaction() && Insert(store, row, puts);
   }
   rhizome::testing::TempDir tmp_;
 };
@@ -267,17 +278,16 @@ TEST_F(RelayStoreTest, CheckpointThreadCopiesTheWalIntoTheDatabase) {
   ASSERT_NE(store, nullptr);
   protocol::PublicKey key{};
   key.fill(7);
-  ASSERT_TRUE(store->Begin().ok());
   ASSERT_TRUE(*store->InsertQueue(IdOf(1), IdOf(2), key, 0));
   auto q = store->FindQueueByRecipient(IdOf(1));
   ASSERT_TRUE(q.ok() && q->has_value());
+  // Outside a transaction: straight into SQLite (not the journal).
   for (std::int64_t i = 1; i <= 64; ++i) {
     ASSERT_TRUE(store
                     ->InsertMessage((*q)->row, i, IdOf(static_cast<std::uint8_t>(i)), 0, 100,
                                     Bytes(16384, static_cast<std::uint8_t>(i)))
                     .ok());
   }
-  ASSERT_TRUE(store->Commit().ok());
   const auto before = fs::file_size(dir() / "relay.db");
   ASSERT_TRUE(store->CheckpointForTest().ok());
   const auto after = fs::file_size(dir() / "relay.db");
@@ -393,13 +403,18 @@ TEST_F(RelayStoreTest, MessageStoredAndAcknowledgedInOneTransactionNeverReachesA
   EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{0}, std::uint64_t{0}));
   EXPECT_EQ(FilesHolding(dir(), acknowledged), std::vector<std::string>{});
 
-  // Control: a message committed without acknowledgement is found (in the WAL
-  // now, in the database file after the checkpoint), so the scan can fail.
+  // Control: a message committed without acknowledgement is found (in the
+  // journal now, in the database file after a reopen and a checkpoint), so
+  // the scan can fail.
   ASSERT_TRUE(store->Begin().ok());
   ASSERT_TRUE(store->InsertMessage(row, 2, IdOf(12), 0, 1000, kept).ok());
   ASSERT_TRUE(store->Commit().ok());
-  EXPECT_FALSE(FilesHolding(dir(), kept).empty());
+  const auto journaled = FilesHolding(dir(), kept);
+  ASSERT_EQ(journaled.size(), 1u);
+  EXPECT_TRUE(ParseJournalFileName(journaled[0]).has_value()) << journaled[0];
 
+  store = Reopen(store);
+  ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->CheckpointForTest().ok());
   store.reset();
   EXPECT_EQ(FilesHolding(dir(), acknowledged), std::vector<std::string>{});
@@ -509,7 +524,7 @@ TEST_F(RelayStoreTest, RollbackAndCloseDropStagedMessages) {
   auto totals = store->LoadTotals();
   ASSERT_TRUE(totals.ok());
   EXPECT_EQ(totals->bytes, 1280u);
-  EXPECT_EQ(totals->max_message_seq, 1);
+  EXPECT_EQ(totals->max_message_seq, 3) << "seqs of a rolled-back transaction are not reused";
   // A later transaction starts empty and commits only its own messages.
   ASSERT_TRUE(store->Begin().ok());
   EXPECT_EQ(store->staged_message_count(), 0u);
@@ -810,7 +825,7 @@ TEST_F(RelayStoreTest, DeletionsOfStoredMessagesReachTheCountersAtCommit) {
   auto store = OpenWithQueue(Durability::kNoFsync);
   ASSERT_NE(store, nullptr);
   const std::int64_t row = QueueRow(*store);
-  ASSERT_TRUE(Insert(*store, row, {{1, 1280}, {2, 1300}, {3, 1500}}, /*commit=*/true));
+  ASSERT_TRUE(InsertIntoSqlite(*store, row, {{1, 1280}, {2, 1300}, {3, 1500}}));
 
   // A rollback forgets a deletion and its decrement.
   ASSERT_TRUE(store->Begin().ok());
@@ -842,6 +857,8 @@ TEST_F(RelayStoreTest, DeletionsOfStoredMessagesReachTheCountersAtCommit) {
   ASSERT_TRUE(freed.ok());
   EXPECT_EQ(*freed, 1100u);
   store->Rollback();
+  store = Reopen(store);  // moves the journaled seq 4 into SQLite
+  ASSERT_NE(store, nullptr);
   store.reset();
   auto [columns, rows] = TableCounters(dir() / "relay.db");
   EXPECT_EQ(columns, std::make_pair(std::int64_t{2}, std::int64_t{2600}));
@@ -854,27 +871,279 @@ TEST_F(RelayStoreTest, DeletionsOfStoredMessagesReachTheCountersAtCommit) {
 namespace rhizome::relay {
 namespace {
 
-// A staged message whose seq is already stored (only an engine bug could do
-// this) fails where staged messages are written, at Commit(): the whole
-// transaction is rolled back, nothing stays staged, and the store's answers
-// are those of before the transaction.
-TEST_F(RelayStoreTest, StagedSeqThatIsAlreadyStoredFailsTheCommitAndChangesNothing) {
+// A seq that does not grow (only an engine bug could do this) is refused at
+// the insert, whether the older seq is in SQLite, journaled or held; after a
+// rollback the store's answers are those of before the transaction.
+TEST_F(RelayStoreTest, SeqThatDoesNotGrowIsRefusedAndChangesNothing) {
+  auto store = OpenWithQueue(Durability::kNoFsync);
+  ASSERT_NE(store, nullptr);
+  const std::int64_t row = QueueRow(*store);
+  ASSERT_TRUE(InsertIntoSqlite(*store, row, {{1, 1280}}));
+  ASSERT_TRUE(Insert(*store, row, {{2, 1300}}, /*commit=*/true));
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(Insert(*store, row, {{3, 1000}}));
+  for (std::int64_t seq : {1, 2, 3}) {
+    auto st = store->InsertMessage(row, seq, IdOf(50), 0, 1000, Bytes(700, 1));
+    ASSERT_FALSE(st.ok()) << "seq " << seq << " was reused";
+    EXPECT_EQ(st.error().code, Errc::kInternal);
+  }
+  store->Rollback();
+  EXPECT_FALSE(store->in_transaction());
+  EXPECT_EQ(store->staged_message_count(), 0u);
+  ExpectQueue(*store, row, 2, 2580, {1, 2});
+  auto totals = store->LoadTotals();
+  ASSERT_TRUE(totals.ok());
+  EXPECT_EQ(totals->bytes, 2580u);
+  EXPECT_EQ(totals->max_message_seq, 3);
+  // Also after a reopen (the seqs in SQLite count).
+  store = Reopen(store);
+  ASSERT_NE(store, nullptr);
+  EXPECT_FALSE(store->InsertMessage(row, 2, IdOf(50), 0, 1000, Bytes(700, 1)).ok());
+  EXPECT_TRUE(store->InsertMessage(row, 3, IdOf(50), 0, 1000, Bytes(700, 1)).ok());
+}
+
+}  // namespace
+}  // namespace rhizome::relay
+
+// ---- the message journal ----------------------------------------------------
+
+namespace rhizome::relay {
+namespace {
+
+// The journal files in the data directory, by name.
+std::vector<std::string> JournalFiles(const fs::path& dir) {
+  std::vector<std::string> out;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const auto name = entry.path().filename().string();
+    if (ParseJournalFileName(name)) out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Bytes ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void WriteFile(const fs::path& path, ByteSpan bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// A committed message lives in the journal, not in SQLite; its ACK in a
+// later transaction is a deletion record; a reopen moves the rest into SQLite
+// and removes the journal, and the acknowledged one never comes back.
+TEST_F(RelayStoreTest, JournaledMessagesAndTheirDeletionsSurviveAReopen) {
+  auto store = OpenWithQueue(Durability::kNoFsync);
+  ASSERT_NE(store, nullptr);
+  const std::int64_t row = QueueRow(*store);
+  ASSERT_TRUE(Insert(*store, row, {{1, 1280}, {2, 1300}}, /*commit=*/true));
+  ASSERT_TRUE(Insert(*store, row, {{3, 1500}}, /*commit=*/true));
+  EXPECT_EQ(store->journaled_message_count(), 3u);
+  EXPECT_EQ(store->staged_message_count(), 0u);
+  EXPECT_EQ(TableCounters(dir() / "relay.db"),
+            std::make_pair(std::make_pair(std::int64_t{0}, std::int64_t{0}),
+                           std::make_pair(std::int64_t{0}, std::int64_t{0})))
+      << "journaled messages are not in SQLite";
+  ASSERT_EQ(JournalFiles(dir()).size(), 1u);
+
+  ASSERT_TRUE(store->Begin().ok());
+  auto deleted = store->DeleteMessage(row, 2);
+  ASSERT_TRUE(deleted.ok() && deleted->has_value());
+  ASSERT_TRUE(store->Commit().ok());
+  ExpectQueue(*store, row, 2, 2780, {1, 3});
+  EXPECT_EQ(store->journaled_message_count(), 2u);
+  // Outside a transaction, a journaled message's deletion commits itself.
+  deleted = store->DeleteMessage(row, 3);
+  ASSERT_TRUE(deleted.ok() && deleted->has_value());
+  EXPECT_FALSE(store->in_transaction());
+  EXPECT_EQ(store->journaled_message_count(), 1u);
+
+  store = Reopen(store);
+  ASSERT_NE(store, nullptr);
+  ExpectQueue(*store, row, 1, 1280, {1});
+  EXPECT_EQ(store->journaled_message_count(), 0u);
+  EXPECT_EQ(JournalFiles(dir()), std::vector<std::string>{});
+  auto [columns, rows] = TableCounters(dir() / "relay.db");
+  EXPECT_EQ(columns, std::make_pair(std::int64_t{1}, std::int64_t{1280}));
+  EXPECT_EQ(columns, rows);
+  auto totals = store->LoadTotals();
+  ASSERT_TRUE(totals.ok());
+  EXPECT_EQ(totals->max_message_seq, 3) << "a journaled seq is never reused";
+}
+
+// A crash in the middle of a batch: the reopen keeps the batches before it,
+// drops the cut one, and the store works on (a new file).
+TEST_F(RelayStoreTest, TornJournalTailIsDroppedAtOpen) {
   auto store = OpenWithQueue(Durability::kNoFsync);
   ASSERT_NE(store, nullptr);
   const std::int64_t row = QueueRow(*store);
   ASSERT_TRUE(Insert(*store, row, {{1, 1280}}, /*commit=*/true));
-  ASSERT_TRUE(store->Begin().ok());
-  // seq 1 again: only staged seqs are checked at insert time.
-  ASSERT_TRUE(Insert(*store, row, {{2, 1300}, {1, 700}}));
-  auto commit = store->Commit();
-  ASSERT_FALSE(commit.ok()) << "a reused seq was committed";
-  EXPECT_FALSE(store->in_transaction());
-  EXPECT_EQ(store->staged_message_count(), 0u);
+  const auto files = JournalFiles(dir());
+  ASSERT_EQ(files.size(), 1u);
+  const auto one_batch = fs::file_size(dir() / files[0]);
+  ASSERT_TRUE(Insert(*store, row, {{2, 1280}, {3, 1280}}, /*commit=*/true));
+  store.reset();
+  const Bytes whole = ReadFile(dir() / files[0]);
+  ASSERT_GT(whole.size(), one_batch);
+  WriteFile(dir() / files[0], ByteSpan(whole.data(), one_batch + (whole.size() - one_batch) / 2));
+
+  auto s = RelayStore::Open(dir(), Durability::kNoFsync);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  store = std::move(*s);
   ExpectQueue(*store, row, 1, 1280, {1});
-  auto totals = store->LoadTotals();
-  ASSERT_TRUE(totals.ok());
-  EXPECT_EQ(totals->bytes, 1280u);
-  EXPECT_EQ(totals->max_message_seq, 1);
+  EXPECT_EQ(JournalFiles(dir()), std::vector<std::string>{});
+  ASSERT_TRUE(Insert(*store, row, {{4, 1000}}, /*commit=*/true));
+  ExpectQueue(*store, row, 2, 2280, {1, 4});
+  EXPECT_EQ(JournalFiles(dir()), std::vector<std::string>{JournalFileName(2)});
+}
+
+// A journal file whose batch is intact but holds a malformed record is
+// damage: Open() refuses to guess.
+TEST_F(RelayStoreTest, DamagedJournalFailsTheOpen) {
+  auto store = OpenWithQueue(Durability::kNoFsync);
+  ASSERT_NE(store, nullptr);
+  store.reset();
+  Bytes body = {'Z'};
+  Bytes file(kJournalBatchHeaderBytes);
+  const std::uint32_t magic = kJournalMagic;
+  const std::uint32_t crc = static_cast<std::uint32_t>(::crc32(::crc32(0L, Z_NULL, 0), body.data(), 1));
+  for (int i = 0; i < 4; ++i) {
+    file[i] = static_cast<std::uint8_t>(magic >> (8 * i));
+    file[4 + i] = static_cast<std::uint8_t>(1u >> (8 * i));
+    file[8 + i] = static_cast<std::uint8_t>(crc >> (8 * i));
+  }
+  file.push_back(body[0]);
+  WriteFile(dir() / JournalFileName(1), file);
+  auto s = RelayStore::Open(dir(), Durability::kNoFsync);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, Errc::kCorrupt);
+}
+
+// Above kMaxStagedMessageBytes held, every held message moves into SQLite and
+// the journal file is retired (removed once the commit is durable); later
+// batches go to a new file. A copy of the retired file put back (a crash
+// before its removal reached the disk) is void: nothing in it comes back.
+TEST_F(RelayStoreTest, HeldMessagesMoveIntoSqliteAndTheRetiredFileIsVoid) {
+  auto store = OpenWithQueue(Durability::kNoFsync);
+  ASSERT_NE(store, nullptr);
+  const std::int64_t row = QueueRow(*store);
+  ASSERT_TRUE(Insert(*store, row, {{1, 16384}}, /*commit=*/true));
+  ASSERT_EQ(JournalFiles(dir()), std::vector<std::string>{JournalFileName(1)});
+  const Bytes first_file = ReadFile(dir() / JournalFileName(1));
+
+  constexpr auto kPerTurn = static_cast<std::int64_t>(kMaxStagedMessageBytes / 16384 / 4);
+  std::int64_t seq = 1;
+  while (store->journaled_message_count() + 1 >= static_cast<std::uint64_t>(seq)) {
+    ASSERT_TRUE(store->Begin().ok());
+    for (std::int64_t i = 0; i < kPerTurn; ++i) {
+      ++seq;
+      ASSERT_TRUE(store->InsertMessage(row, seq, IdOf(1), 0, 1000, Bytes(16384, 1)).ok());
+    }
+    ASSERT_TRUE(store->Commit().ok());
+    ASSERT_LT(seq, 1000) << "never moved into SQLite";
+  }
+  EXPECT_EQ(store->journaled_message_count(), 0u);
+  const std::int64_t last = seq;
+  EXPECT_EQ(TableCounters(dir() / "relay.db").second.first, last);
+  EXPECT_EQ(JournalFiles(dir()), std::vector<std::string>{}) << "the retired file stays";
+
+  ASSERT_TRUE(Insert(*store, row, {{last + 1, 100}}, /*commit=*/true));
+  EXPECT_EQ(JournalFiles(dir()), std::vector<std::string>{JournalFileName(2)});
+  EXPECT_EQ(store->journaled_message_count(), 1u);
+  // Acknowledge everything that moved into SQLite.
+  ASSERT_TRUE(store->Begin().ok());
+  for (std::int64_t i = 1; i <= last; ++i) {
+    auto d = store->DeleteMessage(row, i);
+    ASSERT_TRUE(d.ok() && d->has_value()) << i;
+  }
+  ASSERT_TRUE(store->Commit().ok());
+
+  store.reset();
+  WriteFile(dir() / JournalFileName(1), first_file);
+  store = [&] {
+    auto s = RelayStore::Open(dir(), Durability::kNoFsync);
+    EXPECT_TRUE(s.ok()) << s.error().message;
+    return s.ok() ? std::move(*s) : nullptr;
+  }();
+  ASSERT_NE(store, nullptr);
+  ExpectQueue(*store, row, 1, 100, {last + 1});
+}
+
+// kFsyncByCaller: a retired file goes only after SyncWal() made the commit
+// that voided it durable; until then a crash could still need it.
+TEST_F(RelayStoreTest, RetiredFileWaitsForTheSyncThatMakesItVoid) {
+  auto store = OpenWithQueue(Durability::kFsyncByCaller);
+  ASSERT_NE(store, nullptr);
+  const std::int64_t row = QueueRow(*store);
+  ASSERT_TRUE(Insert(*store, row, {{1, 16384}}, /*commit=*/true));
+  ASSERT_TRUE(store->SyncWal().ok());
+  // One transaction past the held limit: the message that crosses it moves
+  // everything held into SQLite; the one after it starts a new file.
+  ASSERT_TRUE(store->Begin().ok());
+  const auto n = static_cast<std::int64_t>(kMaxStagedMessageBytes / 16384) + 1;
+  for (std::int64_t seq = 2; seq <= n + 1; ++seq) {
+    ASSERT_TRUE(store->InsertMessage(row, seq, IdOf(1), 0, 1000, Bytes(16384, 2)).ok());
+  }
+  ASSERT_TRUE(store->Commit().ok());
+  EXPECT_EQ(store->journaled_message_count(), 1u);
+  const auto both = std::vector<std::string>{JournalFileName(1), JournalFileName(2)};
+  EXPECT_EQ(JournalFiles(dir()), both) << "removed before the commit that voids it was synced";
+  ASSERT_TRUE(Insert(*store, row, {{n + 2, 100}}, /*commit=*/true));
+  EXPECT_EQ(JournalFiles(dir()), both);
+  ASSERT_TRUE(store->SyncWal().ok());
+  ASSERT_TRUE(Insert(*store, row, {{n + 3, 100}}, /*commit=*/true));
+  EXPECT_EQ(JournalFiles(dir()), std::vector<std::string>{JournalFileName(2)});
+  EXPECT_EQ(store->journaled_message_count(), 3u);
+  EXPECT_EQ(TableCounters(dir() / "relay.db").second.first, n);
+}
+
+// A journal write that fails part-way (here: the file size limit) fails the
+// commit, leaves no part of the batch in the file, and the store goes on
+// with what was committed before.
+TEST_F(RelayStoreTest, FailedJournalWriteLeavesNothingBehind) {
+  auto store = OpenWithQueue(Durability::kNoFsync);
+  ASSERT_NE(store, nullptr);
+  const std::int64_t row = QueueRow(*store);
+  ASSERT_TRUE(Insert(*store, row, {{1, 1280}}, /*commit=*/true));
+  const auto file = dir() / JournalFileName(1);
+  const auto committed = fs::file_size(file);
+
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(Insert(*store, row, {{2, 1280}, {3, 1280}}));
+  ASSERT_TRUE(store->DeleteMessage(row, 1).ok());
+  // Writes beyond `committed + 100` bytes fail with EFBIG (SIGXFSZ ignored).
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  auto* old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = old;
+  small.rlim_cur = committed + 100;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  auto commit = store->Commit();
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);
+  std::signal(SIGXFSZ, old_handler);
+  ASSERT_FALSE(commit.ok());
+  EXPECT_EQ(commit.error().code, Errc::kIo);
+  EXPECT_FALSE(store->in_transaction());
+  EXPECT_EQ(fs::file_size(file), committed);
+  ExpectQueue(*store, row, 1, 1280, {1});
+  EXPECT_EQ(store->journaled_message_count(), 1u);
+
+  ASSERT_TRUE(Insert(*store, row, {{4, 1280}}, /*commit=*/true));
+  store = Reopen(store);
+  ASSERT_NE(store, nullptr);
+  ExpectQueue(*store, row, 2, 2560, {1, 4});
+}
+
+TEST_F(RelayStoreTest, SecondStoreOnTheSameDirectoryIsRefused) {
+  auto store = OpenWithQueue(Durability::kNoFsync);
+  ASSERT_NE(store, nullptr);
+  auto second = RelayStore::Open(dir(), Durability::kNoFsync);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code, Errc::kIo);
+  store.reset();
+  EXPECT_TRUE(RelayStore::Open(dir(), Durability::kNoFsync).ok());
 }
 
 }  // namespace
