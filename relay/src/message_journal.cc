@@ -37,6 +37,11 @@ std::uint32_t Crc32(ByteSpan data) {
   return static_cast<std::uint32_t>(crc);
 }
 
+// Queue rows and seqs are positive; a seq leaves room to count up from it.
+bool ValidIds(std::int64_t queue_row, std::int64_t seq) {
+  return queue_row > 0 && seq > 0 && seq <= kMaxJournalSeq;
+}
+
 // Reads one batch body's records. false: a malformed record.
 bool ReadRecords(ByteSpan body, const std::function<void(const JournalPut&)>& on_put,
                  const std::function<void(std::int64_t, std::int64_t)>& on_del) {
@@ -46,7 +51,10 @@ bool ReadRecords(ByteSpan body, const std::function<void(const JournalPut&)>& on
     const std::size_t left = body.size() - at;
     if (p[0] == kDelKind) {
       if (left < kJournalDelBytes) return false;
-      on_del(static_cast<std::int64_t>(LoadLe(p + 1, 8)), static_cast<std::int64_t>(LoadLe(p + 9, 8)));
+      const auto row = static_cast<std::int64_t>(LoadLe(p + 1, 8));
+      const auto seq = static_cast<std::int64_t>(LoadLe(p + 9, 8));
+      if (!ValidIds(row, seq)) return false;
+      on_del(row, seq);
       at += kJournalDelBytes;
       continue;
     }
@@ -54,6 +62,7 @@ bool ReadRecords(ByteSpan body, const std::function<void(const JournalPut&)>& on
     JournalPut put;
     put.queue_row = static_cast<std::int64_t>(LoadLe(p + 1, 8));
     put.seq = static_cast<std::int64_t>(LoadLe(p + 9, 8));
+    if (!ValidIds(put.queue_row, put.seq)) return false;
     std::memcpy(put.message_id.data(), p + 17, put.message_id.size());
     put.received_at = LoadLe(p + 33, 8);
     put.expires_at = LoadLe(p + 41, 8);

@@ -48,6 +48,10 @@ inline constexpr std::size_t kMaxJournalBlobBytes = 1u << 20;
 // below this: kJournalRotateBytes in store.h).
 inline constexpr std::uint64_t kMaxJournalFileBytes = 256ull << 20;
 
+// Records name queue rows above 0 and seqs in [1, kMaxJournalSeq] (others
+// are damage: the engine counts seqs up from the highest one).
+inline constexpr std::int64_t kMaxJournalSeq = std::int64_t{1} << 62;
+
 // The fixed part of a record, without the blob.
 inline constexpr std::size_t kJournalPutFixedBytes = 1 + 8 + 8 + 16 + 8 + 8 + 4;
 inline constexpr std::size_t kJournalDelBytes = 1 + 8 + 8;
@@ -87,7 +91,7 @@ struct JournalReadResult {
 // wrong CRC (a torn tail: everything from there on is ignored).
 // Errors: kCorrupt "relay message journal is damaged" if an intact batch
 // holds a malformed record (unknown kind, cut short, blob above
-// kMaxJournalBlobBytes); kLimitExceeded if `data` is above
+// kMaxJournalBlobBytes, a queue row or seq out of range); kLimitExceeded if `data` is above
 // kMaxJournalFileBytes. Callbacks run before the error for earlier records.
 Result<JournalReadResult> ReadJournal(
     ByteSpan data, const std::function<void(const JournalPut&)>& on_put,

@@ -408,6 +408,11 @@ asio::awaitable<void> RelayServer::ExpireLoop() {
     auto [ec] = co_await expire_timer_.async_wait(kTuple);
     if (ec || stopping_) co_return;
     auto removed = engine_.Expire(UnixNow());
+    // Expiry commits are acknowledged to nobody, but one may retire a journal
+    // file, which is removed only after a sync covers that commit: on an idle
+    // relay nothing else would sync (docs/relay-internals.md, "Message
+    // journal").
+    if (!failed_) RequestSync(++generation_);
     if (!removed) {
       Log(LogLevel::kWarn, "expiry run failed: %s", removed.error().message);
     } else {

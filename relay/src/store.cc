@@ -446,10 +446,16 @@ struct RelayStore::Impl {
   std::int64_t migrated_through = 0;  // committed
   JournalBatch batch;
   bool broken = false;  // a rollback could not restore the held messages
+  std::uint64_t rotate_bytes = kJournalRotateBytes;
+  std::chrono::steady_clock::duration max_age = kJournalMaxAge;
   // Files SyncWal() syncs (the current one and retired ones not yet
   // removed), and whether the directory gained a file since the last sync.
   std::mutex sync_mu;
   std::vector<std::shared_ptr<JournalFile>> files_to_sync;
+  // Held for a whole SyncWal(): the server may sync on the network thread
+  // while the sync thread does, and a sync must not report a commit durable
+  // whose new file's directory entry the other one is still syncing.
+  std::mutex sync_run_mu;
   bool dir_unsynced = false;
   // Commits done, and those SyncWal() has made durable (kFsyncByCaller).
   std::atomic<std::uint64_t> commits_done{0};
@@ -506,6 +512,9 @@ struct RelayStore::Impl {
   // voids the current journal file (migrated_through = every seq seen); the
   // next batch starts a new file. On error the caller rolls back.
   Status MigrateAll() {
+    // First: a failure part-way leaves queues emptied, which only a
+    // reload (Rollback) repairs.
+    held_changed = true;
     for (auto& [queue_row, q] : staged) {
       for (auto& [seq, m] : q.by_seq) {
         Use use(insert_message);
@@ -530,7 +539,6 @@ struct RelayStore::Impl {
     Use use(set_migrated_through);
     use.Int(1, migrating_through);
     RHIZOME_TRY(use.Run());
-    held_changed = true;
     rotate_at_commit = true;
     return {};
   }
@@ -1061,7 +1069,7 @@ Status RelayStore::Commit() {
   // move into SQLite, and its acknowledged blobs leave the disk with it.
   const bool rotate_due =
       im.journal && im.journal_bytes > 0 &&
-      (im.journal_bytes >= kJournalRotateBytes || now - im.journal_started >= kJournalMaxAge);
+      (im.journal_bytes >= im.rotate_bytes || now - im.journal_started >= im.max_age);
   Status st;
   if (rotate_due && !im.rotate_at_commit) st = im.MigrateAll();
   if (st) st = im.ApplyCounterChanges();
@@ -1135,6 +1143,7 @@ Status RelayStore::SyncWal() {
   if (im.wal_fd < 0) return {};
   // Sticky: Linux reports a writeback error once per open file, so after a
   // failure a later fdatasync may succeed although pages were lost.
+  std::lock_guard<std::mutex> serial(im.sync_run_mu);
   if (im.sync_failed.load(std::memory_order_acquire)) return kSyncFailed;
   // Every commit up to `gen` has written its journal batch and its WAL
   // frames: the syncs below cover them.
@@ -1304,7 +1313,7 @@ Status RelayStore::InsertMessage(std::int64_t queue_row, std::int64_t seq,
   Impl& im = *impl_;
   // seq is the messages table's primary key and a journal record's identity:
   // it must grow (the engine takes seqs above LoadTotals().max_message_seq).
-  if (seq <= im.max_seq_seen) {
+  if (seq <= im.max_seq_seen || seq > kMaxJournalSeq) {
     return Error{Errc::kInternal, "relay message sequence number reused"};
   }
   if (in_transaction()) {
@@ -1613,6 +1622,12 @@ Result<ExpireCounts> RelayStore::ExpireBatch(std::uint64_t now, std::size_t max_
 }
 
 int RelayStore::wal_fd_for_test() const { return impl_->wal_fd; }
+
+void RelayStore::SetJournalLimitsForTest(std::uint64_t rotate_bytes,
+                                         std::chrono::milliseconds max_age) {
+  impl_->rotate_bytes = rotate_bytes;
+  impl_->max_age = max_age;
+}
 
 std::uint64_t RelayStore::staged_message_count() const { return impl_->pending_count; }
 

@@ -73,11 +73,11 @@ inline constexpr int kCheckpointWalPages = 2048;
 inline constexpr std::int64_t kWalSizeLimitBytes = 16ll << 20;
 // Messages held in memory (journaled or pending, see InsertMessage) move into
 // SQLite once their blobs exceed this many bytes.
-inline constexpr std::uint64_t kMaxStagedMessageBytes = 4ull << 20;
+inline constexpr std::uint64_t kMaxStagedMessageBytes = 32ull << 20;
 // A journal file is retired (its held messages moved into SQLite) at the
 // first commit after it reached this size or this age: acknowledged blobs
 // leave the disk with it.
-inline constexpr std::uint64_t kJournalRotateBytes = 32ull << 20;
+inline constexpr std::uint64_t kJournalRotateBytes = 128ull << 20;
 inline constexpr std::chrono::milliseconds kJournalMaxAge{5000};
 // How long a statement waits for the checkpoint thread's lock.
 inline constexpr int kStoreBusyTimeoutMs = 5000;
@@ -250,6 +250,8 @@ class RelayStore {
   Status CheckpointForTest();
   // The descriptor SyncWal() syncs (-1 unless kFsyncByCaller), for tests.
   int wal_fd_for_test() const;
+  // Replaces kJournalRotateBytes and kJournalMaxAge (tests).
+  void SetJournalLimitsForTest(std::uint64_t rotate_bytes, std::chrono::milliseconds max_age);
 
  private:
   struct Impl;

@@ -192,7 +192,8 @@ TEST(MessageJournalTest, ZeroFilledTailIsATornTail) {
 }
 
 // An intact batch (right CRC) with a malformed record is damage, not a torn
-// tail: refused with kCorrupt.
+// tail: refused with kCorrupt. Ids out of range count as malformed (the
+// engine counts seqs up from the highest it finds).
 TEST(MessageJournalTest, MalformedRecordsInAnIntactBatchAreDamage) {
   const Bytes put = [] {
     Bytes b = BatchOf({MakePut(1, 20)});
@@ -204,6 +205,10 @@ TEST(MessageJournalTest, MalformedRecordsInAnIntactBatchAreDamage) {
   }();
   ASSERT_EQ(put.size(), kJournalPutFixedBytes + 20);
   ASSERT_EQ(del.size(), kJournalDelBytes);
+  auto with_u64 = [](Bytes body, std::size_t at, std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) body[at + i] = static_cast<std::uint8_t>(v >> (8 * i));
+    return body;
+  };
   auto blob_size = [](Bytes body, std::uint32_t size) {
     for (int i = 0; i < 4; ++i) body[49 + i] = static_cast<std::uint8_t>(size >> (8 * i));
     return body;
@@ -219,14 +224,22 @@ TEST(MessageJournalTest, MalformedRecordsInAnIntactBatchAreDamage) {
       {"blob above the limit",
        blob_size(put, static_cast<std::uint32_t>(kMaxJournalBlobBytes + 1))},
       {"good record then junk", Concat({del, Bytes{'D', 1}})},
+      {"put of queue row 0", with_u64(put, 1, 0)},
+      {"put of seq 0", with_u64(put, 9, 0)},
+      {"put of a negative seq", with_u64(put, 9, ~0ull)},
+      {"put of a seq above the limit", with_u64(put, 9, kMaxJournalSeq + 1)},
+      {"del of a negative queue row", with_u64(del, 1, 1ull << 63)},
+      {"del of seq 0", with_u64(del, 9, 0)},
+      {"del of a seq above the limit", with_u64(del, 9, kMaxJournalSeq + 1)},
   };
   for (const auto& [name, body] : cases) {
     auto back = Read(Concat({BatchOf({Del{9, 9}}), SealedBody(body)}));
     ASSERT_FALSE(back.result.ok()) << name;
     EXPECT_EQ(back.result.error().code, Errc::kCorrupt) << name;
   }
-  // Control: the same framing around a well-formed body reads.
-  auto control = Read(SealedBody(Concat({put, del})));
+  // Control: the same framing around a well-formed body reads, ids at the
+  // edges of their range included.
+  auto control = Read(SealedBody(Concat({put, with_u64(del, 9, kMaxJournalSeq)})));
   ASSERT_TRUE(control.result.ok());
   EXPECT_EQ(control.records.size(), 2u);
 }

@@ -1042,7 +1042,8 @@ TEST_F(RelayStoreTest, HeldMessagesMoveIntoSqliteAndTheRetiredFileIsVoid) {
       ASSERT_TRUE(store->InsertMessage(row, seq, IdOf(1), 0, 1000, Bytes(16384, 1)).ok());
     }
     ASSERT_TRUE(store->Commit().ok());
-    ASSERT_LT(seq, 1000) << "never moved into SQLite";
+    ASSERT_LT(seq, static_cast<std::int64_t>(2 * kMaxStagedMessageBytes / 16384))
+        << "never moved into SQLite";
   }
   EXPECT_EQ(store->journaled_message_count(), 0u);
   const std::int64_t last = seq;
@@ -1134,6 +1135,109 @@ TEST_F(RelayStoreTest, FailedJournalWriteLeavesNothingBehind) {
   store = Reopen(store);
   ASSERT_NE(store, nullptr);
   ExpectQueue(*store, row, 2, 2560, {1, 4});
+}
+
+// Rotation by age or size at Commit(): every held message (pending ones too)
+// moves into SQLite, the old file is removed, and the next batch starts a
+// new file.
+TEST_F(RelayStoreTest, JournalFileIsRetiredByAgeAndBySize) {
+  auto store = OpenWithQueue(Durability::kNoFsync);
+  ASSERT_NE(store, nullptr);
+  const std::int64_t row = QueueRow(*store);
+  store->SetJournalLimitsForTest(kJournalRotateBytes, std::chrono::milliseconds(0));
+  ASSERT_TRUE(Insert(*store, row, {{1, 1000}}, /*commit=*/true));
+  EXPECT_EQ(JournalFiles(dir()), std::vector<std::string>{JournalFileName(1)});
+  EXPECT_EQ(TableCounters(dir() / "relay.db").second, std::make_pair(std::int64_t{0}, std::int64_t{0}));
+  // Due by age.
+  ASSERT_TRUE(Insert(*store, row, {{2, 1000}}, /*commit=*/true));
+  EXPECT_EQ(JournalFiles(dir()), std::vector<std::string>{});
+  EXPECT_EQ(store->journaled_message_count(), 0u);
+  EXPECT_EQ(TableCounters(dir() / "relay.db").second, std::make_pair(std::int64_t{2}, std::int64_t{2000}));
+
+  store->SetJournalLimitsForTest(1, std::chrono::hours(1));
+  ASSERT_TRUE(Insert(*store, row, {{3, 1000}}, /*commit=*/true));
+  EXPECT_EQ(JournalFiles(dir()), std::vector<std::string>{JournalFileName(2)});
+  EXPECT_EQ(store->journaled_message_count(), 1u);
+  // Due by size; a commit with nothing left to move retires the file too.
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->DeleteMessage(row, 3).ok());
+  ASSERT_TRUE(store->Commit().ok());
+  EXPECT_EQ(JournalFiles(dir()), std::vector<std::string>{});
+  EXPECT_EQ(TableCounters(dir() / "relay.db").second, std::make_pair(std::int64_t{2}, std::int64_t{2000}));
+  store = Reopen(store);
+  ASSERT_NE(store, nullptr);
+  ExpectQueue(*store, row, 2, 2000, {1, 2});
+}
+
+// A rotation that fails part-way (here: a trigger refuses the third insert,
+// after one queue has moved) rolls back completely: every held message is
+// still held, and the next rotation moves them all.
+TEST_F(RelayStoreTest, RotationThatFailsPartWayLosesNothing) {
+  auto store = OpenWithQueue(Durability::kNoFsync);
+  ASSERT_NE(store, nullptr);
+  const std::int64_t a = QueueRow(*store);
+  protocol::PublicKey key{};
+  key.fill(8);
+  ASSERT_TRUE(*store->InsertQueue(IdOf(3), IdOf(4), key, 0));
+  auto qb = store->FindQueueByRecipient(IdOf(3));
+  ASSERT_TRUE(qb.ok() && qb->has_value());
+  const std::int64_t b = (*qb)->row;
+  ASSERT_TRUE(store->Begin().ok());
+  for (std::int64_t seq = 1; seq <= 4; ++seq) {
+    ASSERT_TRUE(store->InsertMessage(seq % 2 ? a : b, seq, IdOf(1), 0, 1000, Bytes(512, 1)).ok());
+  }
+  ASSERT_TRUE(store->Commit().ok());
+  auto sql = [&](const char* text) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir() / "relay.db").c_str(), &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    EXPECT_EQ(sqlite3_exec(db, text, nullptr, nullptr, nullptr), SQLITE_OK) << text;
+    sqlite3_close(db);
+  };
+  sql("CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN (SELECT count(*) FROM messages) >= 2 "
+      "BEGIN SELECT RAISE(ABORT, 'injected'); END;");
+  store->SetJournalLimitsForTest(kJournalRotateBytes, std::chrono::milliseconds(0));
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(*store->InsertQueue(IdOf(5), IdOf(6), key, 0));
+  ASSERT_FALSE(store->Commit().ok());
+  EXPECT_EQ(store->journaled_message_count(), 4u);
+  auto check = [&](const char* when) {
+    auto in_a = store->MessagesAfter(a, 0, 0, 100);
+    auto in_b = store->MessagesAfter(b, 0, 0, 100);
+    ASSERT_TRUE(in_a.ok() && in_b.ok());
+    EXPECT_EQ(SeqsOf(*in_a), (std::vector<std::int64_t>{1, 3})) << when;
+    EXPECT_EQ(SeqsOf(*in_b), (std::vector<std::int64_t>{2, 4})) << when;
+    auto totals = store->LoadTotals();
+    ASSERT_TRUE(totals.ok());
+    EXPECT_EQ(totals->bytes, 2048u) << when;
+  };
+  check("after the failed rotation");
+  sql("DROP TRIGGER refuse;");
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(*store->InsertQueue(IdOf(7), IdOf(8), key, 0));
+  ASSERT_TRUE(store->Commit().ok());
+  EXPECT_EQ(store->journaled_message_count(), 0u);
+  check("after the next rotation");
+  store = Reopen(store);
+  ASSERT_NE(store, nullptr);
+  check("after a reopen");
+}
+
+// Expiry of a journaled message is a deletion record like an ACK.
+TEST_F(RelayStoreTest, ExpiredJournaledMessagesStayGoneAfterAReopen) {
+  auto store = OpenWithQueue(Durability::kNoFsync);
+  ASSERT_NE(store, nullptr);
+  const std::int64_t row = QueueRow(*store);
+  ASSERT_TRUE(Insert(*store, row, {{1, 500, 10}, {2, 600, 1000}}, /*commit=*/true));
+  ASSERT_TRUE(store->Begin().ok());
+  auto expired = store->ExpireBatch(10, 100);
+  ASSERT_TRUE(expired.ok());
+  EXPECT_EQ(expired->messages, 1u);
+  EXPECT_EQ(expired->bytes, 500u);
+  ASSERT_TRUE(store->Commit().ok());
+  store = Reopen(store);
+  ASSERT_NE(store, nullptr);
+  ExpectQueue(*store, row, 1, 600, {2});
 }
 
 TEST_F(RelayStoreTest, SecondStoreOnTheSameDirectoryIsRefused) {
