@@ -95,27 +95,53 @@ inline std::vector<std::string> FilesHolding(const std::filesystem::path& dir, B
   return found;
 }
 
-// Rows of `table` in the relay database, read through a separate connection
-// (so it sees only committed data).
+// A whole file's bytes (empty if it cannot be read), and a file replaced by `bytes`.
+inline Bytes ReadAll(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+inline void WriteAll(const std::filesystem::path& path, ByteSpan bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Integer results of queries on the relay database, through a separate
+// read-only connection (so they see only committed data).
+class RelayDbReader {
+ public:
+  explicit RelayDbReader(const std::filesystem::path& data_dir) {
+    const auto path = (data_dir / "relay.db").string();
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+      ADD_FAILURE() << "cannot open " << path;
+      sqlite3_close_v2(db_);
+      db_ = nullptr;
+      return;
+    }
+    sqlite3_busy_timeout(db_, 5000);
+  }
+  ~RelayDbReader() { sqlite3_close_v2(db_); }
+  RelayDbReader(const RelayDbReader&) = delete;
+  RelayDbReader& operator=(const RelayDbReader&) = delete;
+
+  // The first column of the first row, or -1.
+  std::int64_t Scalar(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    std::int64_t v = -1;
+    if (db_ != nullptr && sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
+      v = sqlite3_column_int64(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+    return v;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+// Rows of `table` in the relay database.
 inline std::int64_t CountRows(const std::filesystem::path& data_dir, const std::string& table) {
-  sqlite3* db = nullptr;
-  const auto path = (data_dir / "relay.db").string();
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
-    sqlite3_close_v2(db);
-    ADD_FAILURE() << "cannot open " << path;
-    return -1;
-  }
-  sqlite3_busy_timeout(db, 5000);
-  const std::string sql = "SELECT count(*) FROM " + table;
-  sqlite3_stmt* stmt = nullptr;
-  std::int64_t n = -1;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
-      sqlite3_step(stmt) == SQLITE_ROW) {
-    n = sqlite3_column_int64(stmt, 0);
-  }
-  sqlite3_finalize(stmt);
-  sqlite3_close_v2(db);
-  return n;
+  return RelayDbReader(data_dir).Scalar("SELECT count(*) FROM " + table);
 }
 
 // The messages stored in a data directory: rows of relay.db's messages table
@@ -123,26 +149,9 @@ inline std::int64_t CountRows(const std::filesystem::path& data_dir, const std::
 // above journal_state.migrated_through, of queues that exist, not deleted).
 // Read while the store may be open: it only reads.
 inline std::int64_t CountStoredMessages(const std::filesystem::path& data_dir) {
-  const std::int64_t rows = CountRows(data_dir, "messages");
-  sqlite3* db = nullptr;
-  const auto path = (data_dir / "relay.db").string();
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    sqlite3_close_v2(db);
-    ADD_FAILURE() << "cannot open " << path;
-    return -1;
-  }
-  sqlite3_busy_timeout(db, 5000);
-  auto scalar = [&](const std::string& sql) {
-    sqlite3_stmt* stmt = nullptr;
-    std::int64_t v = -1;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
-        sqlite3_step(stmt) == SQLITE_ROW) {
-      v = sqlite3_column_int64(stmt, 0);
-    }
-    sqlite3_finalize(stmt);
-    return v;
-  };
-  const std::int64_t migrated = scalar("SELECT migrated_through FROM journal_state");
+  RelayDbReader db(data_dir);
+  const std::int64_t rows = db.Scalar("SELECT count(*) FROM messages");
+  const std::int64_t migrated = db.Scalar("SELECT migrated_through FROM journal_state");
   std::vector<std::filesystem::path> files;
   for (const auto& entry : std::filesystem::directory_iterator(data_dir)) {
     if (ParseJournalFileName(entry.path().filename().string())) files.push_back(entry.path());
@@ -150,10 +159,8 @@ inline std::int64_t CountStoredMessages(const std::filesystem::path& data_dir) {
   std::sort(files.begin(), files.end());
   std::map<std::int64_t, std::int64_t> live;  // seq -> queue row
   for (const auto& file : files) {
-    std::ifstream in(file, std::ios::binary);
-    const Bytes data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     auto read = ReadJournal(
-        data,
+        ReadAll(file),
         [&](const JournalPut& put) {
           if (put.seq > migrated) live[put.seq] = put.queue_row;
         },
@@ -162,9 +169,8 @@ inline std::int64_t CountStoredMessages(const std::filesystem::path& data_dir) {
   }
   std::int64_t journaled = 0;
   for (const auto& [seq, row] : live) {
-    if (scalar("SELECT count(*) FROM queues WHERE id = " + std::to_string(row)) == 1) ++journaled;
+    if (db.Scalar("SELECT count(*) FROM queues WHERE id = " + std::to_string(row)) == 1) ++journaled;
   }
-  sqlite3_close_v2(db);
   return rows + journaled;
 }
 

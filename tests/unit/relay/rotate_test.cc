@@ -18,16 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-Bytes ReadAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-void WriteAll(const fs::path& p, ByteSpan b) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-}
-
 class RotateTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(crypto::Init().ok()); }

@@ -910,6 +910,9 @@ TEST_F(RelayStoreTest, SeqThatDoesNotGrowIsRefusedAndChangesNothing) {
 namespace rhizome::relay {
 namespace {
 
+using testing::ReadAll;
+using testing::WriteAll;
+
 // The journal files in the data directory, by name.
 std::vector<std::string> JournalFiles(const fs::path& dir) {
   std::vector<std::string> out;
@@ -919,16 +922,6 @@ std::vector<std::string> JournalFiles(const fs::path& dir) {
   }
   std::sort(out.begin(), out.end());
   return out;
-}
-
-Bytes ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-void WriteFile(const fs::path& path, ByteSpan bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
 // A committed message lives in the journal, not in SQLite; its ACK in a
@@ -985,9 +978,9 @@ TEST_F(RelayStoreTest, TornJournalTailIsDroppedAtOpen) {
   const auto one_batch = fs::file_size(dir() / files[0]);
   ASSERT_TRUE(Insert(*store, row, {{2, 1280}, {3, 1280}}, /*commit=*/true));
   store.reset();
-  const Bytes whole = ReadFile(dir() / files[0]);
+  const Bytes whole = ReadAll(dir() / files[0]);
   ASSERT_GT(whole.size(), one_batch);
-  WriteFile(dir() / files[0], ByteSpan(whole.data(), one_batch + (whole.size() - one_batch) / 2));
+  WriteAll(dir() / files[0], ByteSpan(whole.data(), one_batch + (whole.size() - one_batch) / 2));
 
   auto s = RelayStore::Open(dir(), Durability::kNoFsync);
   ASSERT_TRUE(s.ok()) << s.error().message;
@@ -1015,7 +1008,7 @@ TEST_F(RelayStoreTest, DamagedJournalFailsTheOpen) {
     file[8 + i] = static_cast<std::uint8_t>(crc >> (8 * i));
   }
   file.push_back(body[0]);
-  WriteFile(dir() / JournalFileName(1), file);
+  WriteAll(dir() / JournalFileName(1), file);
   auto s = RelayStore::Open(dir(), Durability::kNoFsync);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, Errc::kCorrupt);
@@ -1031,7 +1024,7 @@ TEST_F(RelayStoreTest, HeldMessagesMoveIntoSqliteAndTheRetiredFileIsVoid) {
   const std::int64_t row = QueueRow(*store);
   ASSERT_TRUE(Insert(*store, row, {{1, 16384}}, /*commit=*/true));
   ASSERT_EQ(JournalFiles(dir()), std::vector<std::string>{JournalFileName(1)});
-  const Bytes first_file = ReadFile(dir() / JournalFileName(1));
+  const Bytes first_file = ReadAll(dir() / JournalFileName(1));
 
   constexpr auto kPerTurn = static_cast<std::int64_t>(kMaxStagedMessageBytes / 16384 / 4);
   std::int64_t seq = 1;
@@ -1062,7 +1055,7 @@ TEST_F(RelayStoreTest, HeldMessagesMoveIntoSqliteAndTheRetiredFileIsVoid) {
   ASSERT_TRUE(store->Commit().ok());
 
   store.reset();
-  WriteFile(dir() / JournalFileName(1), first_file);
+  WriteAll(dir() / JournalFileName(1), first_file);
   store = [&] {
     auto s = RelayStore::Open(dir(), Durability::kNoFsync);
     EXPECT_TRUE(s.ok()) << s.error().message;
