@@ -321,6 +321,13 @@ INSERT INTO journal_state (id, migrated_through) VALUES (1, 0);
 PRAGMA user_version = 2;
 )sql";
 
+// The reader's limits (message_journal.h) hold whatever the writer writes: a
+// batch carries at most one transaction's pending messages (below the held
+// bound, or they move into SQLite) and deletion records of held ones; a file
+// stops growing at the first commit past kJournalRotateBytes.
+static_assert(kMaxJournalBatchBytes >= 2 * kMaxStagedMessageBytes);
+static_assert(kMaxJournalFileBytes >= kJournalRotateBytes + kMaxJournalBatchBytes);
+
 // A journal file, open for appending (and for the sync thread's fdatasync).
 struct JournalFile {
   int fd = -1;
