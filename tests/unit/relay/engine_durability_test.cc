@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <fstream>
 #include <iterator>
 #include <set>
@@ -166,12 +167,23 @@ TEST_F(RelayDurabilityTest, FsyncByCallerCommitsThenSyncsOnAnotherThread) {
       ++syncs;
     }
   });
+  // The syncer is running before the first SEND and finishes a sync after
+  // the last one (200 sends can take less time than one scheduling slice).
+  auto wait_for_syncs = [&](int n) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (syncs.load() < n && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return syncs.load() >= n;
+  };
+  const bool started = wait_for_syncs(1);
   for (std::uint32_t i = 1; i <= 200; ++i) {
     ASSERT_TRUE(IsOk(Call(c, SendCmd(c, q, Marked(i)))));
   }
+  const bool synced_after = wait_for_syncs(syncs.load() + 2);
   stop = true;
   syncer.join();
-  EXPECT_GT(syncs.load(), 0);
+  EXPECT_TRUE(started && synced_after) << "the other thread did not sync within 10 s";
   EXPECT_EQ(failures.load(), 0);
   ASSERT_TRUE(engine_->SyncToDisk().ok());
   EXPECT_EQ(engine_->stats().commits, 202u);  // NEW, KEY and the 200 SENDs
