@@ -1,6 +1,7 @@
 #include "store.h"
 
 #include "message_journal.h"
+#include "rhizome/crypto/secret.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -442,6 +443,50 @@ struct RelayStore::Impl {
   bool rotate_at_commit = false; // MigrateAll ran: a new journal file follows
   std::int64_t migrating_through = 0;  // the migrated_through MigrateAll wrote
 
+  // What FindQueueBySender (every SEND) needs, served from memory after the
+  // first lookup: the row, recipient id, send key and the counter columns
+  // as SQLite holds them in the open transaction. Every statement that
+  // changes those columns updates the entry after it succeeds (NoteCounters,
+  // ForgetQueue); Rollback() clears it all, and so does reaching
+  // kQueueCacheEntries. Keys are relay-made random sender ids (a lookup of
+  // an unknown id caches nothing), so a plain hash of their first bytes is
+  // safe from flooding.
+  struct CachedQueue {
+    std::int64_t row = 0;
+    protocol::Id recipient_id{};
+    crypto::SecretBytes send_key;  // empty while unset
+    std::uint64_t msg_count = 0;
+    std::uint64_t msg_bytes = 0;
+  };
+  struct IdHash {
+    std::size_t operator()(const protocol::Id& id) const noexcept {
+      std::size_t h;
+      std::memcpy(&h, id.data(), sizeof h);
+      return h;
+    }
+  };
+  static constexpr std::size_t kQueueCacheEntries = 16384;
+  std::unordered_map<protocol::Id, CachedQueue, IdHash> queue_cache;
+  std::unordered_map<std::int64_t, protocol::Id> queue_cache_rows;
+
+  void NoteCounters(std::int64_t row, std::int64_t count, std::int64_t bytes) {
+    auto r = queue_cache_rows.find(row);
+    if (r == queue_cache_rows.end()) return;
+    auto& q = queue_cache.at(r->second);
+    q.msg_count = static_cast<std::uint64_t>(static_cast<std::int64_t>(q.msg_count) + count);
+    q.msg_bytes = static_cast<std::uint64_t>(static_cast<std::int64_t>(q.msg_bytes) + bytes);
+  }
+  void ForgetQueue(std::int64_t row) {
+    auto r = queue_cache_rows.find(row);
+    if (r == queue_cache_rows.end()) return;
+    queue_cache.erase(r->second);
+    queue_cache_rows.erase(r);
+  }
+  void ClearQueueCache() {
+    queue_cache.clear();
+    queue_cache_rows.clear();
+  }
+
   // The journal.
   Durability durability = Durability::kFsync;
   fs::path data_dir;
@@ -533,6 +578,8 @@ struct RelayStore::Impl {
       Use use(queue_add);
       use.Int(1, queue_row).U64(2, q.bytes).U64(3, q.by_seq.size());
       RHIZOME_TRY(use.Run());
+      NoteCounters(queue_row, static_cast<std::int64_t>(q.by_seq.size()),
+                   static_cast<std::int64_t>(q.bytes));
       q.by_seq.clear();
       q.bytes = 0;
     }
@@ -560,6 +607,8 @@ struct RelayStore::Impl {
       use.Int(1, row).Int(2, -static_cast<std::int64_t>(it->second.deleted_bytes));
       use.Int(3, -static_cast<std::int64_t>(it->second.deleted_count));
       RHIZOME_TRY(use.Run());
+      NoteCounters(row, -static_cast<std::int64_t>(it->second.deleted_count),
+                   -static_cast<std::int64_t>(it->second.deleted_bytes));
     }
     return {};
   }
@@ -1180,6 +1229,9 @@ void RelayStore::Rollback() {
     Use use(im.rollback);
     (void)use.Run();
   }
+  // It followed the columns inside the transaction (which SQLite may have
+  // rolled back by itself after an error).
+  im.ClearQueueCache();
   if (!im.held_changed && im.pending_count == 0) {
     im.ClearCounterChanges();
     im.EndTransactionState();
@@ -1239,19 +1291,39 @@ Result<std::optional<QueueByRecipient>> RelayStore::FindQueueByRecipient(
 
 Result<std::optional<QueueBySender>> RelayStore::FindQueueBySender(const protocol::Id& sender_id,
                                                                    MutableByteSpan send_key_out) {
-  Use use(impl_->queue_by_sender);
-  use.Blob(1, sender_id);
-  auto row = use.Step();
-  if (!row) return row.error();
-  if (!*row) return std::optional<QueueBySender>();
+  Impl& im = *impl_;
+  auto cached = im.queue_cache.find(sender_id);
+  if (cached == im.queue_cache.end()) {
+    Use use(im.queue_by_sender);
+    use.Blob(1, sender_id);
+    auto row = use.Step();
+    if (!row) return row.error();
+    if (!*row) return std::optional<QueueBySender>();
+    Impl::CachedQueue c;
+    c.row = use.ColInt(0);
+    if (!use.ColArray(1, c.recipient_id)) return kDamagedRow;
+    if (!use.ColIsNull(2)) {
+      if (use.ColBlob(2).size() != send_key_out.size()) return kDamagedRow;
+      c.send_key = crypto::SecretBytes::CopyFrom(use.ColBlob(2));
+    }
+    c.msg_count = use.ColU64(3);
+    c.msg_bytes = use.ColU64(4);
+    if (im.queue_cache.size() >= Impl::kQueueCacheEntries) im.ClearQueueCache();
+    im.queue_cache_rows[c.row] = sender_id;
+    cached = im.queue_cache.emplace(sender_id, std::move(c)).first;
+  }
+  const Impl::CachedQueue& c = cached->second;
   QueueBySender q;
-  q.row = use.ColInt(0);
-  if (!use.ColArray(1, q.recipient_id)) return kDamagedRow;
-  q.send_key_set = !use.ColIsNull(2);
-  if (q.send_key_set && !use.ColInto(2, send_key_out)) return kDamagedRow;
-  q.msg_count = use.ColU64(3);
-  q.msg_bytes = use.ColU64(4);
-  if (auto it = impl_->staged.find(q.row); it != impl_->staged.end()) {
+  q.row = c.row;
+  q.recipient_id = c.recipient_id;
+  q.send_key_set = !c.send_key.empty();
+  if (q.send_key_set) {
+    if (c.send_key.size() != send_key_out.size()) return kDamagedRow;
+    std::memcpy(send_key_out.data(), c.send_key.expose().data(), send_key_out.size());
+  }
+  q.msg_count = c.msg_count;
+  q.msg_bytes = c.msg_bytes;
+  if (auto it = im.staged.find(q.row); it != im.staged.end()) {
     const auto& sq = it->second;
     q.msg_count = q.msg_count + sq.by_seq.size() - std::min(q.msg_count, sq.deleted_count);
     q.msg_bytes = q.msg_bytes + sq.bytes - std::min(q.msg_bytes, sq.deleted_bytes);
@@ -1273,7 +1345,9 @@ Result<bool> RelayStore::SetSendKey(std::int64_t queue_row, ByteSpan send_key) {
   Use use(impl_->set_send_key);
   use.Int(1, queue_row).Blob(2, send_key);
   RHIZOME_TRY(use.Run());
-  return sqlite3_changes(impl_->conn.db) == 1;
+  const bool set = sqlite3_changes(impl_->conn.db) == 1;
+  if (set) impl_->ForgetQueue(queue_row);
+  return set;
 }
 
 Result<std::uint64_t> RelayStore::DeleteQueue(std::int64_t queue_row) {
@@ -1301,6 +1375,7 @@ Result<std::uint64_t> RelayStore::DeleteQueue(std::int64_t queue_row) {
     use.Int(1, queue_row);
     RHIZOME_TRY(use.Run());
   }
+  impl_->ForgetQueue(queue_row);
   // Held messages go without deletion records: once the queue row is gone,
   // the journal's records for it are void (rows are never reused).
   if (held != impl_->staged.end()) {
@@ -1345,7 +1420,9 @@ Status RelayStore::InsertMessage(std::int64_t queue_row, std::int64_t seq,
   im.max_seq_seen = std::max(im.max_seq_seen, seq);
   Use use(impl_->queue_add);
   use.Int(1, queue_row).U64(2, blob.size()).U64(3, 1);
-  return use.Run();
+  RHIZOME_TRY(use.Run());
+  im.NoteCounters(queue_row, 1, static_cast<std::int64_t>(blob.size()));
+  return {};
 }
 
 Result<std::vector<StoredMessage>> RelayStore::MessagesAfter(std::int64_t queue_row,
@@ -1439,6 +1516,7 @@ Result<std::optional<std::uint64_t>> RelayStore::DeleteMessage(std::int64_t queu
   Use use(im.queue_sub);
   use.Int(1, queue_row).U64(2, size);
   RHIZOME_TRY(use.Run());
+  im.NoteCounters(queue_row, -1, -static_cast<std::int64_t>(size));
   return std::optional<std::uint64_t>(size);
 }
 
@@ -1590,6 +1668,7 @@ Result<ExpireCounts> RelayStore::ExpireBatch(std::uint64_t now, std::size_t max_
     Use use(impl_->queue_sub);
     use.Int(1, v.owner).U64(2, v.size);
     RHIZOME_TRY(use.Run());
+    impl_->NoteCounters(v.owner, -1, -static_cast<std::int64_t>(v.size));
     ++counts.messages;
     counts.bytes += v.size;
   }

@@ -1233,6 +1233,51 @@ TEST_F(RelayStoreTest, ExpiredJournaledMessagesStayGoneAfterAReopen) {
   ExpectQueue(*store, row, 1, 600, {2});
 }
 
+// FindQueueBySender answers from memory after its first lookup: every path
+// that changes the queue's counter columns, its send key or its existence
+// must show in the next answer, and a rollback must undo what it showed.
+TEST_F(RelayStoreTest, SenderLookupFollowsEveryChangeOfItsQueue) {
+  auto store = OpenWithQueue(Durability::kNoFsync);
+  ASSERT_NE(store, nullptr);
+  const std::int64_t row = QueueRow(*store);
+  EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{0}, std::uint64_t{0}));
+  ASSERT_TRUE(InsertIntoSqlite(*store, row, {{1, 100, 10}}));
+  EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{1}, std::uint64_t{100})) << "insert";
+  ASSERT_TRUE(Insert(*store, row, {{2, 200}}, /*commit=*/true));
+  EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{2}, std::uint64_t{300})) << "journal";
+  // A rotation moves seq 2 into SQLite: columns up, held down.
+  store->SetJournalLimitsForTest(kJournalRotateBytes, std::chrono::milliseconds(0));
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->Commit().ok());
+  EXPECT_EQ(store->journaled_message_count(), 0u);
+  EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{2}, std::uint64_t{300})) << "migrate";
+  // Expiry inside a transaction, then its rollback.
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->ExpireBatch(20, 10).ok());
+  EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{1}, std::uint64_t{200})) << "expire";
+  store->Rollback();
+  EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{2}, std::uint64_t{300})) << "rollback";
+  auto deleted = store->DeleteMessage(row, 1);  // outside a transaction
+  ASSERT_TRUE(deleted.ok() && deleted->has_value());
+  EXPECT_EQ(Counters(*store), std::make_pair(std::uint64_t{1}, std::uint64_t{200})) << "delete";
+  // The send key, then the queue itself.
+  ByteArray<32> key{};
+  auto q = store->FindQueueBySender(IdOf(2), key);
+  ASSERT_TRUE(q.ok() && q->has_value());
+  EXPECT_FALSE((*q)->send_key_set);
+  ByteArray<32> set_key{};
+  set_key.fill(0x5a);
+  ASSERT_TRUE(*store->SetSendKey(row, set_key));
+  q = store->FindQueueBySender(IdOf(2), key);
+  ASSERT_TRUE(q.ok() && q->has_value());
+  EXPECT_TRUE((*q)->send_key_set);
+  EXPECT_EQ(key, set_key);
+  ASSERT_TRUE(store->DeleteQueue(row).ok());
+  q = store->FindQueueBySender(IdOf(2), key);
+  ASSERT_TRUE(q.ok());
+  EXPECT_FALSE(q->has_value()) << "a deleted queue is still found";
+}
+
 TEST_F(RelayStoreTest, SecondStoreOnTheSameDirectoryIsRefused) {
   auto store = OpenWithQueue(Durability::kNoFsync);
   ASSERT_NE(store, nullptr);
