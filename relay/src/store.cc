@@ -455,8 +455,8 @@ struct RelayStore::Impl {
     std::int64_t row = 0;
     protocol::Id recipient_id{};
     crypto::SecretBytes send_key;  // empty while unset
-    std::uint64_t msg_count = 0;
-    std::uint64_t msg_bytes = 0;
+    std::int64_t msg_count = 0;    // the columns as stored (clamped when read)
+    std::int64_t msg_bytes = 0;
   };
   struct IdHash {
     std::size_t operator()(const protocol::Id& id) const noexcept {
@@ -472,9 +472,10 @@ struct RelayStore::Impl {
   void NoteCounters(std::int64_t row, std::int64_t count, std::int64_t bytes) {
     auto r = queue_cache_rows.find(row);
     if (r == queue_cache_rows.end()) return;
-    auto& q = queue_cache.at(r->second);
-    q.msg_count = static_cast<std::uint64_t>(static_cast<std::int64_t>(q.msg_count) + count);
-    q.msg_bytes = static_cast<std::uint64_t>(static_cast<std::int64_t>(q.msg_bytes) + bytes);
+    auto q = queue_cache.find(r->second);
+    if (q == queue_cache.end()) return;
+    q->second.msg_count += count;
+    q->second.msg_bytes += bytes;
   }
   void ForgetQueue(std::int64_t row) {
     auto r = queue_cache_rows.find(row);
@@ -1118,7 +1119,11 @@ Status RelayStore::Begin() {
 }
 
 Status RelayStore::Commit() {
-  if (!in_transaction()) return Error{Errc::kInvalidArgument, "no transaction is open"};
+  if (!in_transaction()) {
+    // SQLite may have ended it after an error: what the cache followed is gone.
+    impl_->ClearQueueCache();
+    return Error{Errc::kInvalidArgument, "no transaction is open"};
+  }
   Impl& im = *impl_;
   const auto now = std::chrono::steady_clock::now();
   // A journal file is retired when it is large or old: its held messages
@@ -1306,9 +1311,11 @@ Result<std::optional<QueueBySender>> RelayStore::FindQueueBySender(const protoco
       if (use.ColBlob(2).size() != send_key_out.size()) return kDamagedRow;
       c.send_key = crypto::SecretBytes::CopyFrom(use.ColBlob(2));
     }
-    c.msg_count = use.ColU64(3);
-    c.msg_bytes = use.ColU64(4);
+    c.msg_count = use.ColInt(3);
+    c.msg_bytes = use.ColInt(4);
     if (im.queue_cache.size() >= Impl::kQueueCacheEntries) im.ClearQueueCache();
+    // The row first: an entry must never exist without it (NoteCounters
+    // finds entries by row), while a row without an entry is harmless.
     im.queue_cache_rows[c.row] = sender_id;
     cached = im.queue_cache.emplace(sender_id, std::move(c)).first;
   }
@@ -1321,8 +1328,8 @@ Result<std::optional<QueueBySender>> RelayStore::FindQueueBySender(const protoco
     if (c.send_key.size() != send_key_out.size()) return kDamagedRow;
     std::memcpy(send_key_out.data(), c.send_key.expose().data(), send_key_out.size());
   }
-  q.msg_count = c.msg_count;
-  q.msg_bytes = c.msg_bytes;
+  q.msg_count = FromDb(c.msg_count);
+  q.msg_bytes = FromDb(c.msg_bytes);
   if (auto it = im.staged.find(q.row); it != im.staged.end()) {
     const auto& sq = it->second;
     q.msg_count = q.msg_count + sq.by_seq.size() - std::min(q.msg_count, sq.deleted_count);
