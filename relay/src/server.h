@@ -163,7 +163,9 @@ class RelayServer {
     std::vector<Outgoing> out;
   };
   std::deque<Held> held_;
-  std::uint64_t generation_ = 0;  // commits handed to the sync thread
+  // Syncs asked of the sync thread: one per commit, and one per expiry pass
+  // (which may have retired a journal file that waits for a sync).
+  std::uint64_t generation_ = 0;
   std::uint64_t synced_generation_ = 0;  // the newest one known synced
   bool flush_deferred_ = false;   // commands wait for that sync or the commit timer
   std::thread sync_thread_;

@@ -439,7 +439,9 @@ struct RelayStore::Impl {
   // journaled messages deleted, queues whose SQLite counters change.
   std::vector<std::pair<std::int64_t, std::int64_t>> pending_puts, pending_dels;
   std::vector<std::int64_t> counter_queues;
-  bool held_changed = false;     // the held set changed in this transaction
+  // The held set changed in this transaction (Hold, Unstage, MigrateAll,
+  // DeleteQueue): Rollback() must read it back from the journal.
+  bool held_changed = false;
   bool rotate_at_commit = false; // MigrateAll ran: a new journal file follows
   std::int64_t migrating_through = 0;  // the migrated_through MigrateAll wrote
 
@@ -543,6 +545,7 @@ struct RelayStore::Impl {
     if (!m.journaled) ++pending_count;
     max_seq_seen = std::max(max_seq_seen, seq);
     q.by_seq.emplace(seq, std::move(m));
+    held_changed = true;
   }
 
   void DropHeld() {
@@ -691,20 +694,14 @@ struct RelayStore::Impl {
   Status ReloadHeld() {
     DropHeld();
     if (!journal || journal_bytes == 0) return {};
-    const int fd = ::open(journal->path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return Error{Errc::kIo, "cannot open a relay message journal file"};
-    Bytes data(journal_bytes);
-    std::size_t done = 0;
-    while (done < data.size()) {
-      const ssize_t n = ::pread(fd, data.data() + done, data.size() - done, static_cast<off_t>(done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      done += static_cast<std::size_t>(n);
+    auto data = ReadWholeFile(journal->path, kMaxJournalFileBytes);
+    if (!data) return data.error();
+    // Only the committed batches (a failed commit's batch was cut off).
+    if (data->size() < journal_bytes) {
+      return Error{Errc::kIo, "cannot read a relay message journal file"};
     }
-    ::close(fd);
-    if (done != data.size()) return Error{Errc::kIo, "cannot read a relay message journal file"};
     std::map<std::int64_t, std::pair<std::int64_t, StagedMessage>> live;
-    RHIZOME_TRY(ReplayInto(data, live));
+    RHIZOME_TRY(ReplayInto(ByteSpan(data->data(), journal_bytes), live));
     return HoldLive(live, /*journaled=*/true);
   }
 
@@ -1168,7 +1165,7 @@ Status RelayStore::Commit() {
   if (!st) {
     // Nothing of this transaction may stay in the journal.
     // If it cannot be cut off, the store stops (Begin() fails from now on).
-    if (created && target) {
+    if (created) {
       if (::unlink(target->path.c_str()) != 0) im.broken = true;
     } else if (target && !bytes.empty()) {
       if (::ftruncate(target->fd, static_cast<off_t>(offset)) != 0) im.broken = true;
@@ -1237,7 +1234,7 @@ void RelayStore::Rollback() {
   // It followed the columns inside the transaction (which SQLite may have
   // rolled back by itself after an error).
   im.ClearQueueCache();
-  if (!im.held_changed && im.pending_count == 0) {
+  if (!im.held_changed) {
     im.ClearCounterChanges();
     im.EndTransactionState();
     return;
@@ -1403,7 +1400,7 @@ Status RelayStore::InsertMessage(std::int64_t queue_row, std::int64_t seq,
   // seq is the messages table's primary key and a journal record's identity:
   // it must grow (the engine takes seqs above LoadTotals().max_message_seq).
   if (seq <= im.max_seq_seen || seq > kMaxJournalSeq) {
-    return Error{Errc::kInternal, "relay message sequence number reused"};
+    return Error{Errc::kInternal, "relay message sequence number does not grow"};
   }
   if (in_transaction()) {
     // Held (see Impl::staged); journaled at Commit().
@@ -1414,7 +1411,6 @@ Status RelayStore::InsertMessage(std::int64_t queue_row, std::int64_t seq,
     m.blob.assign(blob.begin(), blob.end());
     im.Hold(queue_row, seq, std::move(m));
     im.pending_puts.emplace_back(queue_row, seq);
-    im.held_changed = true;
     if (im.staged_bytes > kMaxStagedMessageBytes) return im.MigrateAll();
     return {};
   }

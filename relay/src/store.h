@@ -197,7 +197,7 @@ class RelayStore {
   // this file); every method sees it as stored meanwhile, and a DeleteMessage
   // before the commit removes it without it ever reaching a file. Outside a
   // transaction it goes straight into SQLite. Errors: as below, plus
-  // kInternal "relay message sequence number reused" if `seq` is not above
+  // kInternal "relay message sequence number does not grow" if `seq` is not above
   // every seq inserted before (LoadTotals().max_message_seq).
   Status InsertMessage(std::int64_t queue_row, std::int64_t seq, const protocol::Id& message_id,
                        std::uint64_t received_at, std::uint64_t expires_at, ByteSpan blob);
