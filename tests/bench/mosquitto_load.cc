@@ -277,9 +277,14 @@ void FlushDirty(Run& run) {
   }
 }
 
-void Pump(Run& run, int timeout_ms) {
+// Waits at most `timeout` (nanosecond precision: epoll_pwait2), then handles
+// what is ready.
+void Pump(Run& run, std::chrono::nanoseconds timeout) {
   std::array<epoll_event, kMaxEvents> events{};
-  const int n = epoll_wait(run.epfd, events.data(), static_cast<int>(events.size()), timeout_ms);
+  timeout = std::max(timeout, std::chrono::nanoseconds(0));
+  const timespec ts{static_cast<time_t>(timeout.count() / 1'000'000'000),
+                    static_cast<long>(timeout.count() % 1'000'000'000)};
+  const int n = epoll_pwait2(run.epfd, events.data(), static_cast<int>(events.size()), &ts, nullptr);
   for (int i = 0; i < n; ++i) {
     auto& c = *static_cast<MConn*>(events[static_cast<std::size_t>(i)].data.ptr);
     if (c.dead) continue;
@@ -304,7 +309,7 @@ void Pump(Run& run, int timeout_ms) {
 bool PumpUntil(Run& run, const std::function<bool()>& done, Clock::time_point until) {
   while (!done()) {
     if (Clock::now() >= until || Clock::now() >= run.deadline) return false;
-    Pump(run, 5);
+    Pump(run, 5ms);
   }
   return true;
 }
@@ -424,8 +429,13 @@ int RunLoad(Run& run) {
       }
       FlushDirty(run);
     }
-    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - Clock::now());
-    Pump(run, run.opt.rate > 0 ? static_cast<int>(std::clamp<std::int64_t>(wait.count(), 0, 1)) : 1);
+    // Sleep until the next tick, as relay_load's timer does. (Until 2026-11-30
+    // this waited whole milliseconds, rounded down: 0 for most of every tick,
+    // so the loop spun at 100% CPU and never slept through a delivery, which
+    // relay_load does.)
+    const auto wait = std::min<Clock::duration>(next_tick - Clock::now(), 1ms);
+    Pump(run, run.opt.rate > 0 ? std::chrono::duration_cast<std::chrono::nanoseconds>(wait)
+                               : std::chrono::nanoseconds(1ms));
   };
   const auto warm_until = Clock::now() + Seconds(run.opt.warmup);
   while (Clock::now() < warm_until && Clock::now() < run.deadline) step();
