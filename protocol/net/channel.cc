@@ -177,6 +177,7 @@ Channel::ReadOutcome Channel::ReadAvailable(Bytes& out) {
   std::uint8_t* scratch = Scratch();
   asio::error_code ec;
   std::size_t n = socket_.read_some(asio::buffer(scratch, kScratchBytes), ec);
+  drained_ = !ec && n < kScratchBytes;
   if (ec == asio::error::would_block || ec == asio::error::try_again) return ReadOutcome::kWouldBlock;
   if (ec == asio::error::eof) {
     (void)CloseWith(Error{Errc::kIo, "connection closed"});
@@ -214,17 +215,21 @@ Bytes Channel::TakeReceived() {
 
 // Waits for readability, then reads once. Written out where it is used (not
 // a coroutine of its own) so that an idle channel holds one coroutine frame
-// fewer. Yields after a successful read: without that a peer that keeps the
-// socket full would hold the (single) network thread and starve every other
-// connection, timer and posted flush.
+// fewer. Yields after a read that filled the scratch buffer: without that a
+// peer that keeps the socket full would hold the (single) network thread and
+// starve every other connection, timer and posted flush. After a read that
+// drained the socket it neither yields nor reads again before waiting.
 #define RHIZOME_READ_ONCE(out)                                                             \
   for (;;) {                                                                               \
-    const ReadOutcome outcome = ReadAvailable(out);                                        \
-    if (outcome == ReadOutcome::kClosed) co_return close_reason_;                          \
-    if (outcome == ReadOutcome::kRead) {                                                   \
-      co_await asio::post(socket_.get_executor(), use_awaitable);                          \
-      break;                                                                               \
+    if (!drained_) {                                                                       \
+      const ReadOutcome outcome = ReadAvailable(out);                                      \
+      if (outcome == ReadOutcome::kClosed) co_return close_reason_;                        \
+      if (outcome == ReadOutcome::kRead) {                                                 \
+        if (!drained_) co_await asio::post(socket_.get_executor(), use_awaitable);         \
+        break;                                                                             \
+      }                                                                                    \
     }                                                                                      \
+    drained_ = false;                                                                      \
     auto [wec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, kTuple);    \
     if (!open_) co_return close_reason_;                                                   \
     if (wec) co_return CloseWith(Error{Errc::kIo, "connection failed"}).error();           \
@@ -276,37 +281,42 @@ void Channel::ReadStep() {
   auto self = shared_from_this();  // callbacks may drop every other reference
   if (!on_closed_) return;         // already finished
   // Deliver what has been decoded, then read once more or wait.
-  while (received_head_ < received_.size()) {
-    if (!open_) break;
-    if (!on_message_(TakeReceived())) {
-      if (open_) (void)CloseWith(Error{Errc::kIo, "connection closed"});
-      break;
+  for (;;) {
+    while (received_head_ < received_.size()) {
+      if (!open_) break;
+      if (!on_message_(TakeReceived())) {
+        if (open_) (void)CloseWith(Error{Errc::kIo, "connection closed"});
+        break;
+      }
     }
-  }
-  if (!open_) {
-    FinishReceiving();
-    return;
-  }
-  Bytes unexpected;
-  switch (ReadAvailable(unexpected)) {
-    case ReadOutcome::kClosed:
+    if (!open_) {
       FinishReceiving();
       return;
-    case ReadOutcome::kRead:
-      // Yield before delivering: a peer that keeps the socket full must not
-      // hold the (single) network thread.
+    }
+    if (drained_) break;  // the last read emptied the socket: wait
+    Bytes unexpected;
+    const ReadOutcome outcome = ReadAvailable(unexpected);
+    if (outcome == ReadOutcome::kClosed) {
+      FinishReceiving();
+      return;
+    }
+    if (outcome == ReadOutcome::kWouldBlock) break;
+    if (!drained_) {
+      // The read filled the scratch buffer: yield before delivering, so that
+      // a peer that keeps the socket full cannot hold the (single) network
+      // thread. After a read that drained the socket, deliver now.
       asio::post(socket_.get_executor(), [self] { self->ReadStep(); });
       return;
-    case ReadOutcome::kWouldBlock:
-      // The handler an idle channel keeps pending: exactly sized.
-      socket_.async_wait(Socket::wait_read, Exact([self](const asio::error_code& ec) {
-                           if (ec && self->open_) {
-                             (void)self->CloseWith(Error{Errc::kIo, "connection failed"});
-                           }
-                           self->ReadStep();
-                         }));
-      return;
+    }
   }
+  drained_ = false;
+  // The handler an idle channel keeps pending: exactly sized.
+  socket_.async_wait(Socket::wait_read, Exact([self](const asio::error_code& ec) {
+                       if (ec && self->open_) {
+                         (void)self->CloseWith(Error{Errc::kIo, "connection failed"});
+                       }
+                       self->ReadStep();
+                     }));
 }
 
 Status Channel::Enqueue(ByteSpan plaintext, bool write_now) {

@@ -150,7 +150,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
   void ArmWatchdog();
   void ReadStep();     // one step of ReceiveEach's loop
   void FinishReceiving();
-  // Reads what the socket has (without waiting) and feeds the session.
+  // Reads what the socket has (without waiting) and feeds the session; sets
+  // drained_ after a read that left the socket empty.
   enum class ReadOutcome : std::uint8_t { kRead, kWouldBlock, kClosed };
   ReadOutcome ReadAvailable(Bytes& out);
   // The next received message; precondition: one is pending.
@@ -182,6 +183,12 @@ class Channel : public std::enable_shared_from_this<Channel> {
   Clock::time_point write_deadline_ = Clock::time_point::max();
   bool open_ = true;
   bool writing_ = false;           // WriteStep() is posted or waiting for the socket
+  // The last read took less than the scratch buffer: the socket's receive
+  // queue was empty then, so the next step waits for readability instead of
+  // reading again (a read that would only say EAGAIN). asio's async_wait
+  // re-polls the socket when it starts, so data that arrived in between is
+  // seen at once.
+  bool drained_ = false;
 };
 
 }  // namespace rhizome::net
