@@ -1,5 +1,8 @@
 #include "rhizome/protocol/transport.h"
 
+#include <algorithm>
+#include <optional>
+
 #include "rhizome/wire/v1/relay.pb.h"
 #include "rhizome/wire/v1/transport.pb.h"
 #include "wire_codec.h"
@@ -373,7 +376,176 @@ Status ValidateTransportMessage(const TransportMessage& message) {
                     message);
 }
 
+namespace {
+
+// ---- the relay's per-message frames, without protobuf's objects ------------
+// (transport.h). Protobuf's wire format: a field is a tag byte (field number
+// << 3 | wire type; 2 = length-delimited, 0 = varint) then, for type 2, a
+// varint length and the bytes.
+
+// Every length inside a transport message is below 2^21 (kMaxFrameBytes), so
+// three varint bytes suffice; a longer or non-shortest varint is left to
+// protobuf.
+bool ReadShortVarint(ByteSpan in, std::size_t& pos, std::size_t& value) {
+  value = 0;
+  for (int i = 0; i < 3; ++i) {
+    if (pos >= in.size()) return false;
+    const std::uint8_t b = in[pos++];
+    value |= static_cast<std::size_t>(b & 0x7f) << (7 * i);
+    if ((b & 0x80) == 0) return b != 0 || i == 0;  // a trailing zero byte is not shortest
+  }
+  return false;
+}
+
+// The length-delimited field at `pos` if its tag byte is `tag`.
+bool ReadField(ByteSpan in, std::size_t& pos, std::uint8_t tag, ByteSpan& field) {
+  if (pos >= in.size() || in[pos] != tag) return false;
+  ++pos;
+  std::size_t length = 0;
+  if (!ReadShortVarint(in, pos, length) || length > in.size() - pos) return false;
+  field = in.subspan(pos, length);
+  pos += length;
+  return true;
+}
+
+template <std::size_t N>
+bool ReadFixedField(ByteSpan in, std::size_t& pos, std::uint8_t tag, ByteArray<N>& out) {
+  ByteSpan field;
+  if (!ReadField(in, pos, tag, field) || field.size() != N) return false;
+  std::copy(field.begin(), field.end(), out.begin());
+  return true;
+}
+
+// TransportMessage{relay_command = 1 {corr_id = 1, send = 4 {sender_id = 1,
+// mac = 2, blob = 3}}} or {..., ack = 7 {recipient_id = 1, message_id = 2}},
+// encoded exactly as protobuf encodes it; nullopt for anything else,
+// including well-formed encodings protobuf would also accept (fields out of
+// order, repeated or unknown, longer varints, an empty blob field): those
+// take the protobuf path, so this one never decides a different result.
+std::optional<RelayCommand> ParseCanonicalSendOrAck(ByteSpan bytes) {
+  constexpr std::uint8_t kField1 = 0x0A, kField2 = 0x12, kField3 = 0x1A;
+  constexpr std::uint8_t kSendField = 0x22, kAckField = 0x3A;  // fields 4 and 7
+  std::size_t pos = 0;
+  ByteSpan command;
+  if (!ReadField(bytes, pos, kField1, command) || pos != bytes.size()) return std::nullopt;
+  RelayCommand out;
+  pos = 0;
+  if (!ReadFixedField(command, pos, kField1, out.corr_id)) return std::nullopt;
+  if (pos >= command.size()) return std::nullopt;
+  const std::uint8_t which = command[pos];
+  ByteSpan body;
+  if (!ReadField(command, pos, which, body) || pos != command.size()) return std::nullopt;
+  std::size_t at = 0;
+  if (which == kSendField) {
+    SendMessage c;
+    ByteSpan blob;
+    if (!ReadFixedField(body, at, kField1, c.sender_id) || !ReadFixedField(body, at, kField2, c.mac) ||
+        !ReadField(body, at, kField3, blob) || at != body.size() || blob.empty() ||
+        blob.size() > kMaxBlobBytes) {
+      return std::nullopt;
+    }
+    c.blob.assign(blob.begin(), blob.end());
+    out.body = std::move(c);
+    return out;
+  }
+  if (which == kAckField) {
+    AckMessage c;
+    if (!ReadFixedField(body, at, kField1, c.recipient_id) ||
+        !ReadFixedField(body, at, kField2, c.message_id) || at != body.size()) {
+      return std::nullopt;
+    }
+    out.body = c;
+    return out;
+  }
+  return std::nullopt;
+}
+
+std::size_t VarintSize(std::uint64_t v) {
+  std::size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+void PutVarint(Bytes& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<std::uint8_t>(v | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<std::uint8_t>(v));
+}
+
+void PutField(Bytes& out, std::uint8_t tag, ByteSpan data) {
+  out.push_back(tag);
+  PutVarint(out, data.size());
+  out.insert(out.end(), data.begin(), data.end());
+}
+
+// The length of a length-delimited field holding `n` bytes, tag included.
+std::size_t FieldSize(std::size_t n) { return 1 + VarintSize(n) + n; }
+
+// TransportMessage{relay_reply = 2 {corr_id = 1, ok = 2 {}}} or {...,
+// message = 4 {recipient_id = 1, message_id = 2, received_at = 3, blob = 4}},
+// as protobuf writes them (fields in number order; a zero received_at and an
+// empty blob omitted, an empty ok written). nullopt for other replies.
+std::optional<Bytes> SerializeOkOrQueueMessage(const RelayReply& reply) {
+  const auto* message = std::get_if<QueueMessage>(&reply.body);
+  if (message == nullptr && !std::holds_alternative<RelayOk>(reply.body)) return std::nullopt;
+  std::size_t message_size = 0;
+  if (message != nullptr) {
+    message_size = FieldSize(kIdBytes) * 2 +
+                   (message->received_at != 0 ? 1 + VarintSize(message->received_at) : 0) +
+                   (message->blob.empty() ? 0 : FieldSize(message->blob.size()));
+  }
+  const std::size_t reply_size = (reply.corr_id ? FieldSize(kIdBytes) : 0) + FieldSize(message_size);
+  const std::size_t total = FieldSize(reply_size);
+  if (total > kMaxTransportMessageBytes) return std::nullopt;  // protobuf's path names the error
+  Bytes out;
+  out.reserve(total);
+  out.push_back(0x12);  // relay_reply = 2
+  PutVarint(out, reply_size);
+  if (reply.corr_id) PutField(out, 0x0A, *reply.corr_id);
+  if (message == nullptr) {
+    out.push_back(0x12);  // ok = 2, empty
+    out.push_back(0x00);
+    return out;
+  }
+  out.push_back(0x22);  // message = 4
+  PutVarint(out, message_size);
+  PutField(out, 0x0A, message->recipient_id);
+  PutField(out, 0x12, message->message_id);
+  if (message->received_at != 0) {
+    out.push_back(0x18);  // received_at = 3, varint
+    PutVarint(out, message->received_at);
+  }
+  if (!message->blob.empty()) PutField(out, 0x22, message->blob);
+  return out;
+}
+
+}  // namespace
+
 Result<TransportMessage> ParseTransportMessage(ByteSpan bytes) {
+  if (bytes.size() <= kMaxTransportMessageBytes) {
+    if (auto command = ParseCanonicalSendOrAck(bytes)) {
+      TransportMessage out = std::move(*command);
+      RHIZOME_TRY(ValidateTransportMessage(out));
+      return out;
+    }
+  }
+  return internal::ParseTransportMessageWithProtobuf(bytes);
+}
+
+Result<Bytes> SerializeTransportMessage(const TransportMessage& message) {
+  if (const auto* reply = std::get_if<RelayReply>(&message)) {
+    RHIZOME_TRY(ValidateTransportMessage(message));
+    if (auto bytes = SerializeOkOrQueueMessage(*reply)) return std::move(*bytes);
+  }
+  return internal::SerializeTransportMessageWithProtobuf(message);
+}
+
+Result<TransportMessage> internal::ParseTransportMessageWithProtobuf(ByteSpan bytes) {
   pb::TransportMessage message;
   internal::ScopedWipe wipe(message);
   RHIZOME_TRY(internal::ParseBounded(message, bytes, kMaxTransportMessageBytes,
@@ -426,7 +598,7 @@ Result<TransportMessage> ParseTransportMessage(ByteSpan bytes) {
   return out;
 }
 
-Result<Bytes> SerializeTransportMessage(const TransportMessage& message) {
+Result<Bytes> internal::SerializeTransportMessageWithProtobuf(const TransportMessage& message) {
   RHIZOME_TRY(ValidateTransportMessage(message));
   pb::TransportMessage out;
   internal::ScopedWipe wipe(out);

@@ -73,4 +73,17 @@ Result<TransportMessage> ParseTransportMessage(ByteSpan bytes);
 // the relay sends fewer items).
 Result<Bytes> SerializeTransportMessage(const TransportMessage& message);
 
+// The relay's per-message frames (a SEND or an ACK in, an Ok or a
+// QueueMessage out) skip protobuf's message objects: ParseTransportMessage
+// reads the exact encoding protobuf writes for a SEND or an ACK (every field
+// once, in field order, lengths in their shortest form, nothing else) itself
+// and hands anything else to protobuf; SerializeTransportMessage writes an Ok
+// or a QueueMessage reply itself, byte for byte as protobuf would. The
+// protobuf-only paths below are what both must agree with
+// (tests/unit/protocol/transport_fast_path_test.cc); nothing else calls them.
+namespace internal {
+Result<TransportMessage> ParseTransportMessageWithProtobuf(ByteSpan bytes);
+Result<Bytes> SerializeTransportMessageWithProtobuf(const TransportMessage& message);
+}  // namespace internal
+
 }  // namespace rhizome::protocol
