@@ -333,6 +333,9 @@ static_assert(kMaxJournalFileBytes >= kJournalRotateBytes + kMaxJournalBatchByte
 struct JournalFile {
   int fd = -1;
   fs::path path;
+  // A batch was written since the last SyncWal() looked (set after the write,
+  // before the commit counts as done; SyncWal() clears it, then syncs).
+  std::atomic<bool> unsynced{false};
   JournalFile() = default;
   JournalFile(const JournalFile&) = delete;
   JournalFile& operator=(const JournalFile&) = delete;
@@ -515,6 +518,13 @@ struct RelayStore::Impl {
   // Commits done, and those SyncWal() has made durable (kFsyncByCaller).
   std::atomic<std::uint64_t> commits_done{0};
   std::atomic<std::uint64_t> synced_through{0};
+  // Commits that wrote WAL frames (counted by the WAL hook, which SQLite
+  // calls for exactly those), and how many of them the last WAL sync covered.
+  // Starts at 1: the first SyncWal() also syncs what Open() wrote.
+  std::atomic<std::uint64_t> wal_commits{1};
+  std::uint64_t wal_commits_synced = 0;  // under sync_run_mu
+  std::atomic<std::uint64_t> file_syncs{0};  // fdatasync calls, for tests
+  std::atomic<std::uint64_t> wal_syncs{0};
   // Files whose every record is void once commit `gen` is durable.
   struct Retired {
     std::shared_ptr<JournalFile> file;
@@ -888,8 +898,12 @@ struct RelayStore::Impl {
     ckpt_thread.join();
   }
 
+  // SQLite calls it after every commit that wrote frames to the WAL, on the
+  // committing thread, before COMMIT returns.
   static int WalHook(void* arg, sqlite3*, const char*, int pages) {
-    if (pages >= kCheckpointWalPages) static_cast<Impl*>(arg)->RequestCheckpoint();
+    auto* im = static_cast<Impl*>(arg);
+    im->wal_commits.fetch_add(1, std::memory_order_relaxed);  // ordered by commits_done
+    if (pages >= kCheckpointWalPages) im->RequestCheckpoint();
     return SQLITE_OK;
   }
 
@@ -1152,6 +1166,8 @@ Status RelayStore::Commit() {
       if (st && !WriteAllAt(target->fd, bytes, offset)) {
         st = Error{Errc::kIo, "cannot write the relay message journal"};
       }
+      // Even after a failed write: whatever reached the file gets synced.
+      if (target) target->unsynced.store(true, std::memory_order_relaxed);
       if (st && im.durability == Durability::kFsync &&
           (!SyncFd(target->fd, true) || (created && !SyncFd(im.dir_fd, false)))) {
         st = Error{Errc::kIo, "cannot sync the relay message journal to disk"};
@@ -1204,8 +1220,15 @@ Status RelayStore::SyncWal() {
   std::lock_guard<std::mutex> serial(im.sync_run_mu);
   if (im.sync_failed.load(std::memory_order_acquire)) return kSyncFailed;
   // Every commit up to `gen` has written its journal batch and its WAL
-  // frames: the syncs below cover them.
+  // frames, and marked them (unsynced, wal_commits) before it counted as
+  // done: the syncs below cover them. A file or WAL with nothing new since
+  // the last sync is skipped (most commits only append to the journal; a
+  // retired file is never written again). Skipping is safe because a mark
+  // is only ever cleared here, under sync_run_mu, by a sync that then runs
+  // to completion before the next one starts: a cleared mark means a
+  // finished (or failed, and then sticky) sync that began after the write.
   const std::uint64_t gen = im.commits_done.load(std::memory_order_acquire);
+  const std::uint64_t wal_commits = im.wal_commits.load(std::memory_order_relaxed);
   std::vector<std::shared_ptr<JournalFile>> files;
   bool dir = false;
   {
@@ -1215,8 +1238,18 @@ Status RelayStore::SyncWal() {
     im.dir_unsynced = false;
   }
   bool ok = true;
-  for (const auto& f : files) ok = ok && SyncFd(f->fd, true);
-  ok = ok && (!dir || SyncFd(im.dir_fd, false)) && SyncFd(im.wal_fd, true);
+  for (const auto& f : files) {
+    if (!ok) break;
+    if (!f->unsynced.exchange(false, std::memory_order_relaxed)) continue;
+    im.file_syncs.fetch_add(1, std::memory_order_relaxed);
+    ok = SyncFd(f->fd, true);
+  }
+  ok = ok && (!dir || SyncFd(im.dir_fd, false));
+  if (ok && wal_commits != im.wal_commits_synced) {
+    im.wal_syncs.fetch_add(1, std::memory_order_relaxed);
+    ok = SyncFd(im.wal_fd, true);
+    if (ok) im.wal_commits_synced = wal_commits;
+  }
   if (!ok) {
     im.sync_failed.store(true, std::memory_order_release);
     return kSyncFailed;
@@ -1711,6 +1744,10 @@ Result<ExpireCounts> RelayStore::ExpireBatch(std::uint64_t now, std::size_t max_
 }
 
 int RelayStore::wal_fd_for_test() const { return impl_->wal_fd; }
+
+RelayStore::SyncCounts RelayStore::sync_counts_for_test() const {
+  return {impl_->file_syncs.load(), impl_->wal_syncs.load()};
+}
 
 void RelayStore::SetJournalLimitsForTest(std::uint64_t rotate_bytes,
                                          std::chrono::milliseconds max_age) {

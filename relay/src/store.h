@@ -250,6 +250,12 @@ class RelayStore {
   Status CheckpointForTest();
   // The descriptor SyncWal() syncs (-1 unless kFsyncByCaller), for tests.
   int wal_fd_for_test() const;
+  // fdatasync calls SyncWal() made: of journal files, of the WAL.
+  struct SyncCounts {
+    std::uint64_t journal_files = 0;
+    std::uint64_t wal = 0;
+  };
+  SyncCounts sync_counts_for_test() const;
   // Replaces kJournalRotateBytes and kJournalMaxAge (tests).
   void SetJournalLimitsForTest(std::uint64_t rotate_bytes, std::chrono::milliseconds max_age);
 

@@ -353,6 +353,62 @@ TEST_F(RelayStoreTest, SyncWalSyncsTheWriteAheadLogItself) {
   EXPECT_GT(by_name.st_size, 0);  // the commit above is in it
 }
 
+// SyncWal() syncs what changed since the last sync, and only that: the WAL
+// after a commit that wrote SQLite frames, a journal file after a batch. What
+// it skips must not be what an acknowledgement relies on: a reopen after each
+// step holds what was committed.
+TEST_F(RelayStoreTest, SyncWalSyncsOnlyWhatChangedSinceTheLastSync) {
+  auto store = OpenWithQueue(Durability::kFsyncByCaller);
+  ASSERT_NE(store, nullptr);
+  const std::int64_t row = QueueRow(*store);
+  ASSERT_GT(row, 0);
+  // The first sync covers what Open() and the queue's commit wrote.
+  ASSERT_TRUE(store->SyncWal().ok());
+  auto c0 = store->sync_counts_for_test();
+  EXPECT_EQ(c0.wal, 1u);
+  EXPECT_EQ(c0.journal_files, 0u);
+  // Nothing new: nothing synced.
+  ASSERT_TRUE(store->SyncWal().ok());
+  EXPECT_EQ(store->sync_counts_for_test().wal, c0.wal);
+  EXPECT_EQ(store->sync_counts_for_test().journal_files, c0.journal_files);
+  // A message: a journal batch only (held messages leave SQLite's counters alone).
+  const Bytes blob(1280, 0x5a);
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->InsertMessage(row, 1, IdOf(9), 0, 100, blob).ok());
+  ASSERT_TRUE(store->Commit().ok());
+  ASSERT_TRUE(store->SyncWal().ok());
+  auto c1 = store->sync_counts_for_test();
+  EXPECT_EQ(c1.journal_files, c0.journal_files + 1);
+  EXPECT_EQ(c1.wal, c0.wal);
+  // A change in SQLite (the send key): the WAL, and no journal file.
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->SetSendKey(row, Bytes(32, 3)).value());
+  ASSERT_TRUE(store->Commit().ok());
+  ASSERT_TRUE(store->SyncWal().ok());
+  auto c2 = store->sync_counts_for_test();
+  EXPECT_EQ(c2.wal, c1.wal + 1);
+  EXPECT_EQ(c2.journal_files, c1.journal_files);
+  // Both in one commit: both.
+  ASSERT_TRUE(store->Begin().ok());
+  ASSERT_TRUE(store->InsertMessage(row, 2, IdOf(10), 0, 100, blob).ok());
+  auto inserted = store->InsertQueue(IdOf(3), IdOf(4), protocol::PublicKey{}, 0);
+  ASSERT_TRUE(inserted.ok() && *inserted);
+  ASSERT_TRUE(store->Commit().ok());
+  ASSERT_TRUE(store->SyncWal().ok());
+  auto c3 = store->sync_counts_for_test();
+  EXPECT_EQ(c3.wal, c2.wal + 1);
+  EXPECT_EQ(c3.journal_files, c2.journal_files + 1);
+  store.reset();
+  auto reopened = RelayStore::Open(dir(), Durability::kFsyncByCaller);
+  ASSERT_TRUE(reopened.ok()) << reopened.error().message;
+  auto left = (*reopened)->MessagesAfter(row, 0, 0, 10);
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(left->size(), 2u);
+  auto second = (*reopened)->FindQueueByRecipient(IdOf(3));
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE(second->has_value());
+}
+
 TEST_F(RelayStoreTest, BoardItemsStopAtTheByteBudget) {
   auto store = OpenOrDie();
   ASSERT_NE(store, nullptr);
