@@ -3,7 +3,10 @@ pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
 pkg_check_modules(SQLCIPHER REQUIRED IMPORTED_TARGET sqlcipher)
 pkg_check_modules(QRENCODE REQUIRED IMPORTED_TARGET libqrencode)  # terminal QR codes (client)
 # CRC-32 of the relay's message journal batches (relay/src/message_journal.cc):
-# zlib1g-dev, which libprotobuf-dev already depends on.
+# libdeflate's (carry-less multiplication: ~9x zlib's speed on a 1.3 KB blob).
+pkg_check_modules(LIBDEFLATE REQUIRED IMPORTED_TARGET libdeflate)
+# zlib's crc32(), the relay tests' independent reference for the same CRC
+# (zlib1g-dev, which libprotobuf-dev already depends on).
 pkg_check_modules(ZLIB REQUIRED IMPORTED_TARGET zlib)
 find_package(Threads REQUIRED)
 find_package(CLI11 CONFIG QUIET)

@@ -6,7 +6,8 @@ set -euo pipefail
 PACKAGES=(
   g++ make cmake pkg-config
   libsodium-dev libprotobuf-dev protobuf-compiler libasio-dev libsqlcipher-dev
-  zlib1g-dev              # the relay journal's CRC-32 (also a dependency of libprotobuf-dev)
+  libdeflate-dev          # the relay journal's CRC-32
+  zlib1g-dev              # the journal tests' reference CRC-32 (also a dependency of libprotobuf-dev)
   libcli11-dev libqrencode-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
   libsqlite3-dev          # only for the SQLCipher-vs-SQLite benchmark binary
