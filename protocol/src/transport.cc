@@ -489,10 +489,11 @@ std::size_t FieldSize(std::size_t n) { return 1 + VarintSize(n) + n; }
 // TransportMessage{relay_reply = 2 {corr_id = 1, ok = 2 {}}} or {...,
 // message = 4 {recipient_id = 1, message_id = 2, received_at = 3, blob = 4}},
 // as protobuf writes them (fields in number order; a zero received_at and an
-// empty blob omitted, an empty ok written). nullopt for other replies.
-std::optional<Bytes> SerializeOkOrQueueMessage(const RelayReply& reply) {
+// empty blob omitted, an empty ok written), into `out` (replacing what it
+// held, keeping its capacity). false for other replies (`out` untouched).
+bool SerializeOkOrQueueMessage(const RelayReply& reply, Bytes& out) {
   const auto* message = std::get_if<QueueMessage>(&reply.body);
-  if (message == nullptr && !std::holds_alternative<RelayOk>(reply.body)) return std::nullopt;
+  if (message == nullptr && !std::holds_alternative<RelayOk>(reply.body)) return false;
   std::size_t message_size = 0;
   if (message != nullptr) {
     message_size = FieldSize(kIdBytes) * 2 +
@@ -501,8 +502,8 @@ std::optional<Bytes> SerializeOkOrQueueMessage(const RelayReply& reply) {
   }
   const std::size_t reply_size = (reply.corr_id ? FieldSize(kIdBytes) : 0) + FieldSize(message_size);
   const std::size_t total = FieldSize(reply_size);
-  if (total > kMaxTransportMessageBytes) return std::nullopt;  // protobuf's path names the error
-  Bytes out;
+  if (total > kMaxTransportMessageBytes) return false;  // protobuf's path names the error
+  out.clear();
   out.reserve(total);
   out.push_back(0x12);  // relay_reply = 2
   PutVarint(out, reply_size);
@@ -510,7 +511,7 @@ std::optional<Bytes> SerializeOkOrQueueMessage(const RelayReply& reply) {
   if (message == nullptr) {
     out.push_back(0x12);  // ok = 2, empty
     out.push_back(0x00);
-    return out;
+    return true;
   }
   out.push_back(0x22);  // message = 4
   PutVarint(out, message_size);
@@ -521,7 +522,7 @@ std::optional<Bytes> SerializeOkOrQueueMessage(const RelayReply& reply) {
     PutVarint(out, message->received_at);
   }
   if (!message->blob.empty()) PutField(out, 0x22, message->blob);
-  return out;
+  return true;
 }
 
 }  // namespace
@@ -538,11 +539,20 @@ Result<TransportMessage> ParseTransportMessage(ByteSpan bytes) {
 }
 
 Result<Bytes> SerializeTransportMessage(const TransportMessage& message) {
+  Bytes out;
+  RHIZOME_TRY(SerializeTransportMessageInto(message, out));
+  return out;
+}
+
+Status SerializeTransportMessageInto(const TransportMessage& message, Bytes& out) {
   if (const auto* reply = std::get_if<RelayReply>(&message)) {
     RHIZOME_TRY(ValidateTransportMessage(message));
-    if (auto bytes = SerializeOkOrQueueMessage(*reply)) return std::move(*bytes);
+    if (SerializeOkOrQueueMessage(*reply, out)) return {};
   }
-  return internal::SerializeTransportMessageWithProtobuf(message);
+  auto bytes = internal::SerializeTransportMessageWithProtobuf(message);
+  if (!bytes) return bytes.error();
+  out = std::move(*bytes);
+  return {};
 }
 
 Result<TransportMessage> internal::ParseTransportMessageWithProtobuf(ByteSpan bytes) {

@@ -390,10 +390,12 @@ void RelayServer::Send(std::vector<Outgoing> out, bool now) {
   for (auto& o : out) {
     auto it = channels_.find(o.connection);
     if (it == channels_.end()) continue;
-    auto bytes = protocol::SerializeTransportMessage(std::move(o.reply));
+    // Serialized into one reused buffer; the channel seals it into its own
+    // write queue at once.
+    const Status serialized = protocol::SerializeTransportMessageInto(std::move(o.reply), wire_);
     // A client that does not read its replies fills its queue: cut it off
     // rather than buffer without bound.
-    if (!bytes || !(now ? it->second->TrySendNow(*bytes) : it->second->TrySend(*bytes))) {
+    if (!serialized || !(now ? it->second->TrySendNow(wire_) : it->second->TrySend(wire_))) {
       auto ch = it->second;
       channels_.erase(it);
       engine_.OnDisconnect(o.connection);

@@ -85,6 +85,29 @@ TEST_F(TransportFastPathTest, InvalidRepliesFailAsBefore) {
   }
 }
 
+// The relay serializes every reply into one reused buffer: each call must
+// leave exactly that message's bytes in it, whichever path wrote them, and a
+// refused message must leave it alone.
+TEST_F(TransportFastPathTest, SerializeIntoReplacesTheBufferOrLeavesItOnError) {
+  Bytes buffer;
+  TransportMessage big = RelayReply{NewId(), QueueMessage{NewId(), NewId(), 7, Blob(kMaxBlobBytes)}};
+  ASSERT_TRUE(SerializeTransportMessageInto(big, buffer).ok());
+  EXPECT_EQ(buffer, Canonical(big));
+  TransportMessage ok = RelayReply{NewId(), RelayOk{}};
+  ASSERT_TRUE(SerializeTransportMessageInto(ok, buffer).ok());
+  EXPECT_EQ(buffer, Canonical(ok));  // shorter: nothing of the previous one is left
+  TransportMessage other = RelayReply{NewId(), QueueCreated{NewId(), NewId()}};  // protobuf's path
+  ASSERT_TRUE(SerializeTransportMessageInto(other, buffer).ok());
+  EXPECT_EQ(buffer, Canonical(other));
+  const Bytes before = buffer;
+  TransportMessage invalid = RelayReply{std::nullopt, RelayOk{}};  // an Ok needs its corr id
+  EXPECT_FALSE(SerializeTransportMessageInto(invalid, buffer).ok());
+  EXPECT_EQ(buffer, before);
+  TransportMessage invalid_other = PeerMessage{NewId(), Bytes{}};  // an empty blob
+  EXPECT_FALSE(SerializeTransportMessageInto(invalid_other, buffer).ok());
+  EXPECT_EQ(buffer, before);
+}
+
 TEST_F(TransportFastPathTest, CanonicalSendAndAckParseAsProtobufParsesThem) {
   for (std::size_t n : {std::size_t{1}, std::size_t{127}, std::size_t{128}, std::size_t{1280},
                         std::size_t{16384}, kMaxBlobBytes}) {

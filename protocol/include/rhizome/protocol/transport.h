@@ -72,6 +72,10 @@ Result<TransportMessage> ParseTransportMessage(ByteSpan bytes);
 // kMaxTransportMessageBytes (e.g. a BoardItems reply with too many large blobs:
 // the relay sends fewer items).
 Result<Bytes> SerializeTransportMessage(const TransportMessage& message);
+// The same into `out`, which keeps its capacity for the next call (the relay
+// serializes every reply into one buffer before sealing it). On an error
+// `out` is left as it was.
+Status SerializeTransportMessageInto(const TransportMessage& message, Bytes& out);
 
 // The relay's per-message frames (a SEND or an ACK in, an Ok or a
 // QueueMessage out) skip protobuf's message objects: ParseTransportMessage
