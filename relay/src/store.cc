@@ -902,7 +902,7 @@ struct RelayStore::Impl {
   // committing thread, before COMMIT returns.
   static int WalHook(void* arg, sqlite3*, const char*, int pages) {
     auto* im = static_cast<Impl*>(arg);
-    im->wal_commits.fetch_add(1, std::memory_order_relaxed);  // ordered by commits_done
+    im->wal_commits.fetch_add(1, std::memory_order_release);
     if (pages >= kCheckpointWalPages) im->RequestCheckpoint();
     return SQLITE_OK;
   }
@@ -1167,7 +1167,7 @@ Status RelayStore::Commit() {
         st = Error{Errc::kIo, "cannot write the relay message journal"};
       }
       // Even after a failed write: whatever reached the file gets synced.
-      if (target) target->unsynced.store(true, std::memory_order_relaxed);
+      if (target) target->unsynced.store(true, std::memory_order_release);
       if (st && im.durability == Durability::kFsync &&
           (!SyncFd(target->fd, true) || (created && !SyncFd(im.dir_fd, false)))) {
         st = Error{Errc::kIo, "cannot sync the relay message journal to disk"};
@@ -1185,6 +1185,8 @@ Status RelayStore::Commit() {
       if (::unlink(target->path.c_str()) != 0) im.broken = true;
     } else if (target && !bytes.empty()) {
       if (::ftruncate(target->fd, static_cast<off_t>(offset)) != 0) im.broken = true;
+      // A sync may have covered the batch already: the cut must be synced too.
+      target->unsynced.store(true, std::memory_order_release);
     }
     Rollback();  // a failed COMMIT may leave the transaction open
     return st;
@@ -1228,7 +1230,7 @@ Status RelayStore::SyncWal() {
   // to completion before the next one starts: a cleared mark means a
   // finished (or failed, and then sticky) sync that began after the write.
   const std::uint64_t gen = im.commits_done.load(std::memory_order_acquire);
-  const std::uint64_t wal_commits = im.wal_commits.load(std::memory_order_relaxed);
+  const std::uint64_t wal_commits = im.wal_commits.load(std::memory_order_acquire);
   std::vector<std::shared_ptr<JournalFile>> files;
   bool dir = false;
   {
@@ -1240,7 +1242,7 @@ Status RelayStore::SyncWal() {
   bool ok = true;
   for (const auto& f : files) {
     if (!ok) break;
-    if (!f->unsynced.exchange(false, std::memory_order_relaxed)) continue;
+    if (!f->unsynced.exchange(false, std::memory_order_acq_rel)) continue;
     im.file_syncs.fetch_add(1, std::memory_order_relaxed);
     ok = SyncFd(f->fd, true);
   }
