@@ -7,7 +7,9 @@ pkg_check_modules(QRENCODE REQUIRED IMPORTED_TARGET libqrencode)  # terminal QR 
 pkg_check_modules(LIBDEFLATE REQUIRED IMPORTED_TARGET libdeflate)
 # zlib's crc32(), the relay tests' independent reference for the same CRC
 # (zlib1g-dev, which libprotobuf-dev already depends on).
-pkg_check_modules(ZLIB REQUIRED IMPORTED_TARGET zlib)
+if(RHIZOME_TESTS)
+  pkg_check_modules(ZLIB REQUIRED IMPORTED_TARGET zlib)
+endif()
 find_package(Threads REQUIRED)
 find_package(CLI11 CONFIG QUIET)
 if(NOT CLI11_FOUND AND NOT EXISTS /usr/include/CLI/CLI.hpp)
