@@ -383,9 +383,9 @@ namespace {
 // << 3 | wire type; 2 = length-delimited, 0 = varint) then, for type 2, a
 // varint length and the bytes.
 
-// Every length inside a transport message is below 2^21 (kMaxFrameBytes), so
-// three varint bytes suffice; a longer or non-shortest varint is left to
-// protobuf.
+// Every length inside a transport message is at most kMaxTransportMessageBytes
+// (below 2^16), so three varint bytes (up to 2^21 - 1) suffice; a longer or
+// non-shortest varint is left to protobuf.
 bool ReadShortVarint(ByteSpan in, std::size_t& pos, std::size_t& value) {
   value = 0;
   for (int i = 0; i < 3; ++i) {

@@ -279,6 +279,32 @@ TEST_F(ChannelTest, ABurstLargerThanTheSocketBuffersArrivesWholeAndInOrder) {
   EXPECT_EQ(RunClient(run(), 60s), kMessages);
 }
 
+// After a read that emptied the socket the channel waits without reading
+// again (channel.cc, drained_). Bytes that arrive while nobody is waiting (the
+// echo lands while the client sleeps between Receive() calls) must still be
+// seen by the next wait.
+TEST_F(ChannelTest, AFrameThatArrivesBetweenReceivesIsStillDelivered) {
+  EchoServer server(ChannelKind::kClientToRelay, server_key_, &open_psk_, ChannelLimits{});
+  auto run = [&]() -> asio::awaitable<int> {
+    auto ch = co_await Channel::Connect("127.0.0.1", server.port(), RelayClient(open_psk_),
+                                        crypto::SystemRandom());
+    if (!ch) co_return -1;
+    asio::steady_timer pause(co_await asio::this_coro::executor);
+    int ok = 0;
+    for (int i = 0; i < 5; ++i) {
+      const Bytes text = {'e', 'c', 'h', 'o', static_cast<std::uint8_t>('0' + i)};
+      if (!co_await (*ch)->Send(text)) break;
+      pause.expires_after(50ms);  // the echo arrives meanwhile
+      co_await pause.async_wait(asio::use_awaitable);
+      auto back = co_await (*ch)->Receive();
+      if (back && *back == text) ++ok;
+    }
+    (*ch)->Close();
+    co_return ok;
+  };
+  EXPECT_EQ(RunClient(run(), 10s), 5);
+}
+
 // TrySend leaves the frame for a write at the end of the turn; TrySendNow
 // writes it at once when nothing else is being written (the relay uses it for
 // the first pushes of a turn). Both arrive.
