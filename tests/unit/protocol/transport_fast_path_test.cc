@@ -121,7 +121,9 @@ TEST_F(TransportFastPathTest, CanonicalSendAndAckParseAsProtobufParsesThem) {
   const Id r = NewId(), m = NewId();
   const Bytes ack = Canonical(RelayCommand{NewId(), AckMessage{r, m}});
   ExpectSameParse(ack);
-  const auto& a = std::get<AckMessage>(std::get<RelayCommand>(ParseTransportMessage(ack).value()).body);
+  auto parsed = ParseTransportMessage(ack);  // kept: `a` refers into it
+  ASSERT_TRUE(parsed.ok());
+  const auto& a = std::get<AckMessage>(std::get<RelayCommand>(*parsed).body);
   EXPECT_EQ(a.recipient_id, r);
   EXPECT_EQ(a.message_id, m);
 }
