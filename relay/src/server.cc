@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "log.h"
+#include "rhizome/crypto/secret.h"
 #include "rhizome/protocol/transport.h"
 
 namespace rhizome::relay {
@@ -391,11 +392,15 @@ void RelayServer::Send(std::vector<Outgoing> out, bool now) {
     auto it = channels_.find(o.connection);
     if (it == channels_.end()) continue;
     // Serialized into one reused buffer; the channel seals it into its own
-    // write queue at once.
+    // write queue at once, and the plaintext is wiped then (a key statement
+    // carries the access key).
     const Status serialized = protocol::SerializeTransportMessageInto(std::move(o.reply), wire_);
+    const bool sent =
+        serialized && (now ? it->second->TrySendNow(wire_) : it->second->TrySend(wire_));
+    crypto::Wipe(wire_);
     // A client that does not read its replies fills its queue: cut it off
     // rather than buffer without bound.
-    if (!serialized || !(now ? it->second->TrySendNow(wire_) : it->second->TrySend(wire_))) {
+    if (!sent) {
       auto ch = it->second;
       channels_.erase(it);
       engine_.OnDisconnect(o.connection);

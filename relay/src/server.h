@@ -180,7 +180,7 @@ class RelayServer {
   ServerCounters counters_;
   std::size_t commands_since_flush_ = 0;  // staged since the last commit
   std::size_t commands_this_turn_ = 0;    // since the last FlushNow()
-  Bytes wire_;  // Send(): each reply is serialized here, then sealed by its channel
+  Bytes wire_;  // Send(): each reply is serialized here, sealed by its channel, wiped
   asio::ip::tcp::acceptor metrics_acceptor_;
   // Shared with each metrics coroutine, which decrements it when it ends even
   // if that happens after the server is gone (io_context teardown).
