@@ -176,7 +176,9 @@ class RelayServer {
   asio::steady_timer expire_timer_;
   asio::steady_timer commit_timer_;
   bool commit_timer_armed_ = false;
-  std::chrono::steady_clock::time_point last_commit_{};
+  // min(), not the clock's epoch: steady_clock counts from boot, and a relay
+  // started within one interval of boot must not hold its first commit.
+  std::chrono::steady_clock::time_point last_commit_ = std::chrono::steady_clock::time_point::min();
   ServerCounters counters_;
   std::size_t commands_since_flush_ = 0;  // staged since the last commit
   std::size_t commands_this_turn_ = 0;    // since the last FlushNow()
