@@ -1664,7 +1664,7 @@ struct Messenger::Impl {
             }
           }
         }
-        if (!link->Ack(q.recipient_id, m.message_id)) break;
+        if (!link->AckQuietly(q.recipient_id, m.message_id)) break;
         if (invite_gone) by_id.erase(m.recipient_id);  // its queue is retired
       }
     }

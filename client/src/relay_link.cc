@@ -86,6 +86,10 @@ struct RelayLink::Impl {
   // Replies not yet claimed by a waiting call, at most kMaxRelayLinkPendingReplies.
   std::deque<protocol::RelayReply> inbox;
   std::deque<protocol::Id> abandoned;  // at most kMaxAbandonedCorrIds
+  // Quiet ACKs whose refusal may still come, at most kMaxAbandonedCorrIds;
+  // a quiet ACK that succeeds is never answered, so the oldest are forgotten.
+  std::deque<protocol::Id> quiet;
+  std::size_t quiet_refused = 0;
   bool closed = false;
   std::chrono::milliseconds reply_timeout = kDefaultRelayReplyTimeout;
 
@@ -121,6 +125,14 @@ struct RelayLink::Impl {
         auto late = std::find(abandoned.begin(), abandoned.end(), *reply->corr_id);
         if (late != abandoned.end()) {
           abandoned.erase(late);  // its caller gave up: drop it
+          continue;
+        }
+        auto refused = std::find(quiet.begin(), quiet.end(), *reply->corr_id);
+        if (refused != quiet.end()) {
+          // A quiet ACK's refusal: the message stays stored and comes again
+          // after the next SUB or GET; nothing waits for it.
+          quiet.erase(refused);
+          ++quiet_refused;
           continue;
         }
       }
@@ -339,6 +351,27 @@ Status RelayLink::Ack(const protocol::Id& recipient_id, const protocol::Id& mess
   return ExpectOk(impl_->Exchange(NewCorrId(), protocol::AckMessage{recipient_id, message_id},
                                   impl_->reply_timeout));
 }
+
+Status RelayLink::AckQuietly(const protocol::Id& recipient_id, const protocol::Id& message_id) {
+  Impl& im = *impl_;
+  if (im.closed || !im.channel || !im.channel->is_open()) return kClosedError;
+  const protocol::Id corr = NewCorrId();
+  auto bytes = protocol::SerializeTransportMessage(
+      protocol::RelayCommand{corr, protocol::AckMessage{recipient_id, message_id, /*quiet=*/true}});
+  if (!bytes) return bytes.error();
+  if (Status sent = im.channel->TrySend(*bytes); !sent) {
+    if (!im.channel->is_open()) return kClosedError;
+    return sent.error();
+  }
+  if (im.quiet.size() >= kMaxAbandonedCorrIds) im.quiet.pop_front();
+  im.quiet.push_back(corr);
+  // Let the write go out (and any early refusal come in) without waiting.
+  im.io.poll();
+  if (im.io.stopped()) im.io.restart();
+  return {};
+}
+
+std::size_t RelayLink::quiet_acks_refused() const { return impl_->quiet_refused; }
 
 Status RelayLink::Subscribe(const protocol::Id& recipient_id,
                             const crypto::SecretBytes& recipient_secret) {

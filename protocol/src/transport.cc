@@ -105,6 +105,7 @@ Result<RelayCommand> CommandFromProto(const pb::RelayCommand& in) {
       AckMessage c;
       RHIZOME_TRY(CopyId(m.recipient_id(), c.recipient_id, "recipient id is not 16 bytes"));
       RHIZOME_TRY(CopyId(m.message_id(), c.message_id, "message id is not 16 bytes"));
+      c.quiet = m.quiet();
       out.body = c;
       break;
     }
@@ -184,6 +185,7 @@ void CommandToProto(const RelayCommand& in, pb::RelayCommand* out) {
                    auto* m = out->mutable_ack();
                    m->set_recipient_id(ToField(c.recipient_id));
                    m->set_message_id(ToField(c.message_id));
+                   m->set_quiet(c.quiet);
                  },
                  [&](const DeleteQueue& c) {
                    auto* m = out->mutable_delete_queue();
@@ -417,7 +419,8 @@ bool ReadFixedField(ByteSpan in, std::size_t& pos, std::uint8_t tag, ByteArray<N
 }
 
 // TransportMessage{relay_command = 1 {corr_id = 1, send = 4 {sender_id = 1,
-// mac = 2, blob = 3}}} or {..., ack = 7 {recipient_id = 1, message_id = 2}},
+// mac = 2, blob = 3}}} or {..., ack = 7 {recipient_id = 1, message_id = 2
+// [, quiet = 3 (true)]}},
 // encoded exactly as protobuf encodes it; nullopt for anything else,
 // including well-formed encodings protobuf would also accept (fields out of
 // order, repeated or unknown, longer varints, an empty blob field): those
@@ -451,9 +454,17 @@ std::optional<RelayCommand> ParseCanonicalSendOrAck(ByteSpan bytes) {
   if (which == kAckField) {
     AckMessage c;
     if (!ReadFixedField(body, at, kField1, c.recipient_id) ||
-        !ReadFixedField(body, at, kField2, c.message_id) || at != body.size()) {
+        !ReadFixedField(body, at, kField2, c.message_id)) {
       return std::nullopt;
     }
+    // quiet = true is written as its tag and 1; protobuf writes nothing for
+    // false (an explicit 0, or any other value, takes the protobuf path).
+    constexpr std::uint8_t kQuietTag = 0x18;  // field 3, varint
+    if (body.size() - at == 2 && body[at] == kQuietTag && body[at + 1] == 1) {
+      c.quiet = true;
+      at += 2;
+    }
+    if (at != body.size()) return std::nullopt;
     out.body = c;
     return out;
   }

@@ -767,7 +767,10 @@ void Engine::HandleAck(ConnectionId cid, Connection& c, const Id& corr,
     --c.pushed;
   }
   a.unacked.erase(u);
-  Reply(cid, corr, protocol::RelayOk{});
+  // A quiet ACK is answered only when refused (above). It needs no place in
+  // the reply order: a later command's reply leaves with or after this
+  // turn's commit, and so after this deletion's (docs/protocol/relay-commands.md).
+  if (!cmd.quiet) Reply(cid, corr, protocol::RelayOk{});
   if (!Refill(cid, c, a, cmd.recipient_id, now) || !ServeStarved(cid, c, now)) {
     turn_failed_ = true;
   }

@@ -13,7 +13,8 @@
 //    messages (a 1280-byte blob, the relay's size for that class; MAC under the
 //    send key, bound to its own handshake hash) to the queue of connection
 //    (i+1) mod N; every delivery pushed to a subscriber is ACKed at
-//    once. The blob carries the send time (steady clock), the sender's index
+//    once (a quiet ACK, as the client's messenger sends it: no reply on
+//    success; --ack answered asks for the Ok). The blob carries the send time (steady clock), the sender's index
 //    and a sequence number, so latency is send -> push received, all in this
 //    process.
 //    - maximal rate (--rate 0): each connection keeps --window messages sent
@@ -138,6 +139,7 @@ struct Options {
   std::size_t connections = 100;
   double rate = 0;  // msg/s in total; 0 = maximal
   std::size_t window = 8;
+  std::string ack = "quiet";  // quiet (as the client's messenger) or answered
   double duration = 10;
   std::uint64_t messages = 0;
   double warmup = 2;
@@ -393,8 +395,10 @@ void Refill(Run& run, Conn& c) {
 
 void OnDelivery(Run& run, Conn& c, rp::QueueMessage& m) {
   const auto now = Clock::now();
-  // ACK at once: it frees the relay's delivery window for this queue.
-  SendCommand(c, rp::AckMessage{m.recipient_id, m.message_id}, NextCorr(c));
+  // ACK at once: it frees the relay's delivery window for this queue. Quiet
+  // by default, as the client's messenger sends it (no reply on success).
+  SendCommand(c, rp::AckMessage{m.recipient_id, m.message_id, run.opt.ack == "quiet"},
+              NextCorr(c));
   ++run.stats.acks_sent;
   ++run.stats.delivered_total;
   if (m.blob.size() < kBlobHeaderBytes) {
@@ -581,11 +585,12 @@ asio::awaitable<int> RunLoad(Run& run) {
               s.sent, s.delivered_total, s.oks, ErrorSummary(s).c_str(), s.send_refused, s.skipped,
               closed, drained ? "drained" : "NOT drained");
   std::printf(
-      "RESULT tool=relay_load mode=load label=%s conns=%zu rate_target=%.0f window=%zu "
+      "RESULT tool=relay_load mode=load label=%s conns=%zu rate_target=%.0f window=%zu ack=%s "
       "seconds=%.2f delivered=%" PRIu64 " msg_per_s=%.0f cpu_us_per_msg=%.2f server_cpu_pct=%.0f "
       "load_cpu_pct=%.0f p50_us=%.0f p99_us=%.0f load_lag_p99_us=%.0f rss_before_kib=%" PRId64 " rss_after_kib=%" PRId64
       " errors=%s skipped=%" PRIu64 " refused=%" PRIu64 " closed=%zu drained=%d\n",
-      run.opt.label.c_str(), run.conns.size(), run.opt.rate, run.opt.window, w.seconds,
+      run.opt.label.c_str(), run.conns.size(), run.opt.rate, run.opt.window, run.opt.ack.c_str(),
+      w.seconds,
       s.delivered_window, rate, cpu_per_msg, server_util, self_util, p50, p99, lag99, rss_before,
       rss_after, ErrorSummary(s).c_str(), s.skipped, s.send_refused, closed, drained ? 1 : 0);
   co_return (closed == 0 && s.errors.empty()) ? 0 : 1;
@@ -795,6 +800,10 @@ int main(int argc, char** argv) {
   app.add_option("--rate", opt.rate, "Load: total msg/s, spread evenly; 0 = maximal (default)");
   app.add_option("--window", opt.window,
                  "Load: most messages per connection sent and not yet delivered (default 8)");
+  app.add_option("--ack", opt.ack,
+                 "Load: 'quiet' ACKs (no reply on success; the client's kind, default) or "
+                 "'answered' (an Ok each)")
+      ->check(CLI::IsMember({"quiet", "answered"}));
   app.add_option("--duration", opt.duration, "Seconds measured (default 10)");
   app.add_option("--messages", opt.messages, "Load: end the window after this many deliveries");
   app.add_option("--warmup", opt.warmup, "Seconds of load before the window (default 2)");

@@ -167,6 +167,11 @@ class FakePort final : public client::RelayPort {
     }
     return {};
   }
+  // A quiet ACK: a refusal never reaches the caller (RelayLink drops it).
+  Status AckQuietly(const protocol::Id& rid, const protocol::Id& message_id) override {
+    (void)Ack(rid, message_id);
+    return {};
+  }
   // SUB: (re)starts delivery of the queue's stored messages on this port.
   Status Subscribe(const protocol::Id& rid, const crypto::SecretBytes&) override {
     if (relay_.by_recipient.count(rid) == 0) return kNotFound;

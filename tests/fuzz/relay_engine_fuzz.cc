@@ -21,7 +21,8 @@
 // Invariants (abort on violation): Flush never fails (the store is on a
 // healthy disk); every reply validates and serialises into one transport
 // message; replies go only to live connections; every command gets exactly
-// one reply carrying its corr id, from the Flush that follows it; Expire never
+// one reply carrying its corr id, from the Flush that follows it, except a
+// quiet ACK, which gets one only when refused (a RelayError); Expire never
 // fails; stats stay consistent (bytes never above the configured total);
 // what TakeEarly() hands out (after half the commands, as the relay does) is
 // only pushes and key statements, never a reply.
@@ -260,12 +261,14 @@ class Harness {
     Conn* c = Pick(which);
     if (c == nullptr) return;
     engine_->OnDisconnect(c->id);
-    expected_.erase(c->id);
+    expected_.erase(expected_.lower_bound({c->id, Id{}}), expected_.upper_bound({c->id, kMaxId}));
     conns_.erase(conns_.begin() + (c - conns_.data()));
   }
 
   void Issue(const Conn& c, RelayCommand cmd) {
-    ++expected_[c.id];
+    const auto* ack = std::get_if<AckMessage>(&cmd.body);
+    Expected& e = expected_[{c.id, cmd.corr_id}];
+    ++(ack != nullptr && ack->quiet ? e.quiet : e.loud);
     last_corr_ = cmd.corr_id;
     const bool take_early = (cmd.corr_id[0] & 1) != 0;  // as the relay's shell does
     engine_->OnCommand(c.id, std::move(cmd), now_);
@@ -392,7 +395,7 @@ class Harness {
       case 5: {
         if (seen_.empty()) return;
         const auto& [rid, mid] = seen_[target % seen_.size()];
-        cmd.body = AckMessage{rid, mid};
+        cmd.body = AckMessage{rid, mid, /*quiet=*/(size & 1) != 0};
         break;
       }
       case 6:
@@ -429,12 +432,14 @@ class Harness {
     auto out = engine_->Flush(now_);
     FUZZ_CHECK(out.ok());
     FUZZ_CHECK(engine_->pending_reply_bytes() == 0);
-    std::map<ConnectionId, int> answered;
+    std::map<std::pair<ConnectionId, Id>, Expected> answered;  // loud: any reply; quiet: errors
     for (auto& o : *out) {
       FUZZ_CHECK(Alive(o.connection));
       FUZZ_CHECK(ValidateRelayReply(o.reply).ok());
       if (o.reply.corr_id) {
-        ++answered[o.connection];
+        Expected& a = answered[{o.connection, *o.reply.corr_id}];
+        ++a.loud;
+        if (std::holds_alternative<RelayError>(o.reply.body)) ++a.quiet;
         if (auto* created = std::get_if<QueueCreated>(&o.reply.body)) {
           FUZZ_CHECK(created->recipient_id != created->sender_id);
           auto pending = pending_new_.find(*o.reply.corr_id);
@@ -451,8 +456,14 @@ class Harness {
       FUZZ_CHECK(bytes.ok());
       FUZZ_CHECK(bytes->size() <= kMaxTransportMessageBytes);
     }
-    for (const auto& [id, n] : expected_) FUZZ_CHECK(answered[id] == n);
-    for (const auto& [id, n] : answered) FUZZ_CHECK(expected_[id] == n);
+    // Per connection and corr id: every command answered once, a quiet ACK
+    // at most once; replies beyond the loud commands' are refusals.
+    for (const auto& [key, e] : expected_) {
+      const Expected& a = answered[key];
+      FUZZ_CHECK(a.loud >= e.loud && a.loud <= e.loud + e.quiet);
+      FUZZ_CHECK(a.loud - e.loud <= a.quiet);
+    }
+    for (const auto& [key, a] : answered) FUZZ_CHECK(expected_.count(key) == 1);
     expected_.clear();
     pending_new_.clear();
     const auto stats = engine_->stats();
@@ -470,7 +481,17 @@ class Harness {
   std::vector<Queue> queues_;
   std::map<Id, std::size_t> pending_new_;  // corr id of a NEW -> key pair index
   std::vector<std::pair<Id, Id>> seen_;    // (recipient id, message id) delivered
-  std::map<ConnectionId, int> expected_;   // commands issued since the last Flush
+  struct Expected {
+    int loud = 0;   // commands that must be answered
+    int quiet = 0;  // quiet ACKs: answered only if refused
+  };
+  static constexpr Id kMaxId = [] {
+    Id id{};
+    for (auto& b : id) b = 0xff;
+    return id;
+  }();
+  // Commands issued since the last Flush, by connection and corr id.
+  std::map<std::pair<ConnectionId, Id>, Expected> expected_;
   Id last_corr_{};
   std::uint64_t now_ = kStart;
 };

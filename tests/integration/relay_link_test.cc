@@ -219,6 +219,49 @@ TEST(RelayLink, AckIsRefusedOnAConnectionThatDidNotReceiveTheMessage) {
   EXPECT_TRUE(a.Ack(q.ids.recipient_id, (*got)->message_id));
 }
 
+// AckQuietly() sends a quiet ACK and does not wait: an accepted one is never
+// answered, a refused one is dropped and counted, and either way the next
+// call's answer comes after it.
+TEST(RelayLink, QuietAckDeletesWithoutAnAnswerAndItsRefusalIsDropped) {
+  ASSERT_TRUE(crypto::Init());
+  QueueOnRelay q;
+  ASSERT_NO_FATAL_FAILURE(q.Open());
+  RelayLink& a = *q.link;
+  const Bytes first = RandomBlob();
+  const Bytes second = RandomBlob();
+  ASSERT_TRUE(a.Send(q.ids.sender_id, q.send_key.expose(), first));
+  ASSERT_TRUE(a.Send(q.ids.sender_id, q.send_key.expose(), second));
+  auto got = a.Get(q.ids.recipient_id, q.recipient.secret_key);
+  ASSERT_TRUE(got && got->has_value());
+
+  // Refused: b never received the message. The refusal is dropped, and the
+  // message is still there.
+  auto b = ConnectTo(q.relay());
+  ASSERT_TRUE(b) << b.error().message;
+  ASSERT_TRUE(b->AckQuietly(q.ids.recipient_id, (*got)->message_id));
+  auto still = b->Get(q.ids.recipient_id, q.recipient.secret_key);
+  ASSERT_TRUE(still && still->has_value()) << "a refused quiet ACK deleted the message";
+  EXPECT_EQ((*still)->blob, first);
+  EXPECT_EQ(b->quiet_acks_refused(), 1u);
+
+  // Accepted: the next GET already sees the second message.
+  ASSERT_TRUE(a.AckQuietly(q.ids.recipient_id, (*got)->message_id));
+  auto next = a.Get(q.ids.recipient_id, q.recipient.secret_key);
+  ASSERT_TRUE(next && next->has_value());
+  EXPECT_EQ((*next)->blob, second);
+  ASSERT_TRUE(a.AckQuietly(q.ids.recipient_id, (*next)->message_id));
+  auto none = a.Get(q.ids.recipient_id, q.recipient.secret_key);
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_FALSE(none->has_value()) << "a quietly ACKed message came back";
+  EXPECT_EQ(a.quiet_acks_refused(), 0u);
+
+  // After the link is closed it refuses to send.
+  a.Close();
+  auto closed = a.AckQuietly(q.ids.recipient_id, (*next)->message_id);
+  ASSERT_FALSE(closed);
+  EXPECT_EQ(closed.error().code, Errc::kIo);
+}
+
 TEST(RelayLink, SubscribedLinkReceivesPushesAndAcksThem) {
   ASSERT_TRUE(crypto::Init());
   QueueOnRelay q;

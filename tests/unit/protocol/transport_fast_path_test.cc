@@ -126,6 +126,16 @@ TEST_F(TransportFastPathTest, CanonicalSendAndAckParseAsProtobufParsesThem) {
   const auto& a = std::get<AckMessage>(std::get<RelayCommand>(*parsed).body);
   EXPECT_EQ(a.recipient_id, r);
   EXPECT_EQ(a.message_id, m);
+  EXPECT_FALSE(a.quiet);
+  const Bytes quiet = Canonical(RelayCommand{NewId(), AckMessage{r, m, /*quiet=*/true}});
+  ASSERT_EQ(quiet.size(), ack.size() + 2);  // the tag and a 1
+  ExpectSameParse(quiet);
+  auto parsed_quiet = ParseTransportMessage(quiet);
+  ASSERT_TRUE(parsed_quiet.ok());
+  const auto& q = std::get<AckMessage>(std::get<RelayCommand>(*parsed_quiet).body);
+  EXPECT_EQ(q.recipient_id, r);
+  EXPECT_EQ(q.message_id, m);
+  EXPECT_TRUE(q.quiet);
 }
 
 // Encodings protobuf accepts (or refuses) that are not the canonical one:
@@ -159,6 +169,18 @@ TEST_F(TransportFastPathTest, NonCanonicalEncodingsGetProtobufsAnswer) {
   inputs.push_back(PbWriter().Msg(1, PbWriter().Len(1, corr).Msg(7, ack_body)).bytes());  // canonical ACK
   inputs.push_back(  // an ACK with its fields out of order
       PbWriter().Msg(1, PbWriter().Len(1, corr).Msg(7, PbWriter().Len(2, id).Len(1, id))).bytes());
+  // quiet: canonical (true), an explicit false, another true value, a longer
+  // varint, twice, before the ids, with a wrong wire type
+  auto ack = [&](const PbWriter& body) {
+    return PbWriter().Msg(1, PbWriter().Len(1, corr).Msg(7, body)).bytes();
+  };
+  inputs.push_back(ack(PbWriter().Len(1, id).Len(2, id).Varint(3, 1)));
+  inputs.push_back(ack(PbWriter().Len(1, id).Len(2, id).Varint(3, 0)));
+  inputs.push_back(ack(PbWriter().Len(1, id).Len(2, id).Varint(3, 2)));
+  inputs.push_back(ack(PbWriter().Len(1, id).Len(2, id).Raw(Bytes{0x18, 0x81, 0x00})));
+  inputs.push_back(ack(PbWriter().Len(1, id).Len(2, id).Varint(3, 1).Varint(3, 1)));
+  inputs.push_back(ack(PbWriter().Varint(3, 1).Len(1, id).Len(2, id)));
+  inputs.push_back(ack(PbWriter().Len(1, id).Len(2, id).Len(3, Bytes{1})));
   // the relay command twice, something after it, a reply instead
   Bytes twice = send(good);
   const Bytes once = twice;
@@ -186,6 +208,7 @@ TEST_F(TransportFastPathTest, NonCanonicalEncodingsGetProtobufsAnswer) {
 TEST_F(TransportFastPathTest, EveryCutAndByteChangeGetsProtobufsAnswer) {
   std::vector<Bytes> originals = {
       Canonical(RelayCommand{NewId(), AckMessage{NewId(), NewId()}}),
+      Canonical(RelayCommand{NewId(), AckMessage{NewId(), NewId(), /*quiet=*/true}}),
       Canonical(RelayCommand{NewId(), SendMessage{NewId(), rng_.Array<32>(), Blob(200)}}),
   };
   std::size_t checked = 0;

@@ -463,6 +463,42 @@ TEST_F(RelayQueueTest, AckWithoutSubscribeOrGetIsRefused) {
   EXPECT_EQ(CountStoredMessages(data_dir()), 0);
 }
 
+// A quiet ACK deletes like any ACK but is answered only when refused; the
+// deletion is committed by the same Flush as a normal ACK's.
+TEST_F(RelayQueueTest, QuietAckIsAnsweredOnlyWhenRefused) {
+  Conn recipient = Connect();
+  Conn other = Connect();
+  TestQueue q = CreateQueue(recipient);
+  ASSERT_TRUE(IsOk(Call(other, SendCmd(other, q, Blob(8)))));
+  ASSERT_TRUE(IsOk(Call(other, SendCmd(other, q, Blob(9)))));
+  ASSERT_TRUE(IsOk(Call(recipient, SubCmd(recipient, q))));
+  auto pushed = TakePushes(recipient);
+  ASSERT_EQ(pushed.size(), 2u);
+  auto quiet = [&](const Id& message_id) {
+    return RelayCommand{NewId(), protocol::AckMessage{q.recipient_id, message_id, /*quiet=*/true}};
+  };
+  // Refused (not this connection's message, an unknown id): answered AUTH,
+  // and nothing is deleted.
+  EXPECT_TRUE(IsError(Call(other, quiet(pushed[0].message_id)), RelayErrorCode::kAuth));
+  EXPECT_TRUE(IsError(Call(recipient, quiet(NewId())), RelayErrorCode::kAuth));
+  EXPECT_EQ(CountStoredMessages(data_dir()), 2);
+  // Accepted: no reply at all from the Flush that commits the deletion.
+  const std::uint64_t commits = engine_->stats().commits;
+  engine_->OnCommand(recipient.id, quiet(pushed[0].message_id), kT0);
+  EXPECT_TRUE(engine_->has_staged_writes());
+  auto out = Flush();
+  for (const auto& o : out) {
+    EXPECT_FALSE(o.reply.corr_id.has_value()) << "a quiet ACK was answered";
+  }
+  EXPECT_EQ(engine_->stats().commits, commits + 1);
+  EXPECT_EQ(CountStoredMessages(data_dir()), 1);
+  // Its slot in the delivery window is free again and a normal ACK still
+  // gets its Ok.
+  EXPECT_TRUE(IsOk(Call(recipient, AckCmd(q, pushed[1].message_id))));
+  EXPECT_EQ(CountStoredMessages(data_dir()), 0);
+  EXPECT_EQ(engine_->stats().bytes_stored, 0u);
+}
+
 TEST_F(RelayQueueTest, AckOfAMessageAlreadyAcknowledgedElsewhereSucceeds) {
   Conn a = Connect();
   Conn b = Connect();

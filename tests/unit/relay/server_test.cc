@@ -224,6 +224,47 @@ TEST_F(RelayServerTest, AnAcknowledgementWaitsForItsSyncAndThePushDoesNot) {
   EXPECT_GT(engine_->syncs_done(), syncs_before);
 }
 
+// A quiet ACK gets no reply; the next reply on its connection (here a GET,
+// a read that stages nothing) waits until the deletion's commit is synced,
+// so any answer after a quiet ACK means its deletion is durable.
+TEST_F(RelayServerTest, AReplyAfterAQuietAckWaitsForTheDeletionsSync) {
+  StartServer();
+  RelayClient recipient(*address_);
+  ASSERT_TRUE(recipient.ok());
+  RelayQueue q;
+  ASSERT_TRUE(MakeQueue(recipient, q));
+  auto sub = SubscribeTo(recipient, q);
+  ASSERT_TRUE(sub && std::holds_alternative<protocol::RelayOk>(sub->body));
+  RelayClient sender(*address_);
+  ASSERT_TRUE(sender.ok());
+  auto sent = SendTo(sender, q, Bytes(protocol::kRelayBlobSizes[0], 0x44));
+  ASSERT_TRUE(sent && std::holds_alternative<protocol::RelayOk>(sent->body));
+  auto push = recipient.NextPush(5s);
+  ASSERT_TRUE(push);
+  auto* m = std::get_if<protocol::QueueMessage>(&push->body);
+  ASSERT_NE(m, nullptr);
+
+  engine_->Close();
+  const std::uint64_t syncs_before = engine_->syncs_done();
+  ASSERT_TRUE(recipient.link().AckQuietly(q.recipient_id, m->message_id));
+  ASSERT_TRUE(engine_->WaitForHeldSync(5s)) << "the quiet ACK committed nothing";
+  std::atomic<bool> answered{false};
+  std::optional<Result<std::optional<protocol::QueueMessage>>> got;
+  std::thread get([&] {
+    got.emplace(recipient.link().Get(q.recipient_id, q.recipient.secret_key));
+    answered = true;
+  });
+  std::this_thread::sleep_for(200ms);  // time for a wrong server to answer
+  EXPECT_FALSE(answered.load()) << "a reply overtook the quiet ACK's sync";
+  EXPECT_EQ(engine_->syncs_done(), syncs_before);
+
+  engine_->Open();
+  get.join();
+  ASSERT_TRUE(got && got->ok()) << (got ? got->error().message : "no reply");
+  EXPECT_FALSE((*got)->has_value()) << "the quietly acknowledged message is still there";
+  EXPECT_EQ(recipient.link().quiet_acks_refused(), 0u);
+}
+
 // A failed fsync stops the server: the command whose commit it covered is
 // never acknowledged, and the server reports failed().
 TEST_F(RelayServerTest, AFailedSyncStopsTheServerWithoutAcknowledging) {

@@ -160,6 +160,11 @@ class RelayLink final : public RelayPort {
   // Subscribe(). Errors: kNotFound if this link did not receive that message
   // from that queue.
   Status Ack(const protocol::Id& recipient_id, const protocol::Id& message_id) override;
+  // A quiet ACK (relay_port.h): sent, not waited for. Errors: only kIo (the
+  // link is closed) or kLimitExceeded (its write queue is full). A refusal
+  // that comes back later is dropped and counted (quiet_acks_refused()).
+  Status AckQuietly(const protocol::Id& recipient_id, const protocol::Id& message_id) override;
+  std::size_t quiet_acks_refused() const;
 
   // SUB: this link becomes the queue's subscriber; stored messages, oldest
   // first, then new ones, arrive through NextPush(). Errors: kNotFound;

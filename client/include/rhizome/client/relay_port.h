@@ -47,6 +47,15 @@ class RelayPort {
   virtual Result<std::optional<protocol::QueueMessage>> Get(
       const protocol::Id& recipient_id, const crypto::SecretBytes& recipient_ed25519_secret) = 0;
   virtual Status Ack(const protocol::Id& recipient_id, const protocol::Id& message_id) = 0;
+  // ACK without waiting for the relay's answer (a quiet ACK: the relay
+  // answers only a refusal, which is dropped). The deletion is durable once
+  // any later command on this connection has its answer (a push is not an
+  // answer); until then a relay
+  // crash may deliver the message again (the messenger drops duplicates).
+  // By default an Ack() that waits.
+  virtual Status AckQuietly(const protocol::Id& recipient_id, const protocol::Id& message_id) {
+    return Ack(recipient_id, message_id);
+  }
   virtual Status DeleteQueue(const protocol::Id& recipient_id,
                              const crypto::SecretBytes& recipient_secret) = 0;
   // SUB: this connection becomes the queue's subscriber; its stored messages,

@@ -115,6 +115,9 @@ struct GetMessage {  // GET
 struct AckMessage {  // ACK
   Id recipient_id{};
   Id message_id{};
+  // No reply on success; a later reply on the connection implies the
+  // deletion is durable (docs/protocol/relay-commands.md, "Quiet ACK").
+  bool quiet = false;
 };
 struct DeleteQueue {  // DEL
   Id recipient_id{};
