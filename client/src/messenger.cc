@@ -177,6 +177,8 @@ struct Messenger::Impl {
   std::map<std::string, std::unique_ptr<RelayPort>> cache;
   // Queues subscribed (SUB) on each cached connection.
   std::map<std::string, std::set<protocol::Id>> subscribed;
+  // RelayPort::quiet_acks_refused() of each cached connection when last looked at.
+  std::map<std::string, std::size_t> quiet_refused_seen;
   ConnectFn connect;
 
   // Direct links we opened, by the peer's Noise key (hex), with what we posted
@@ -1666,6 +1668,15 @@ struct Messenger::Impl {
         }
         if (!link->AckQuietly(q.recipient_id, m.message_id)) break;
         if (invite_gone) by_id.erase(m.recipient_id);  // its queue is retired
+      }
+      // A refused quiet ACK (say, rate limited) leaves its message
+      // unacknowledged on this connection, holding a slot of the queue's
+      // delivery window: subscribe every queue afresh next pass, which
+      // restarts delivery from the oldest (duplicates are dropped).
+      const std::size_t refused = link->quiet_acks_refused();
+      if (refused != quiet_refused_seen[relay]) {
+        quiet_refused_seen[relay] = refused;
+        subs.clear();
       }
     }
     return {};

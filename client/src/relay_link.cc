@@ -24,9 +24,9 @@ using protocol::RelayCommandCode;
 
 // How long Close() lets the event loop finish the receive loop.
 constexpr std::chrono::milliseconds kCloseDrainTimeout{100};
-// Corr ids of commands whose caller stopped waiting, remembered so their late
-// replies are dropped instead of filling the inbox (oldest forgotten first).
-constexpr std::size_t kMaxAbandonedCorrIds = 64;
+// Quiet ACKs whose refusal is still counted if it comes (oldest forgotten
+// first; a forgotten one's answer is dropped like any answer nobody awaits).
+constexpr std::size_t kMaxQuietAcksRemembered = 64;
 
 constexpr Error kClosedError{Errc::kIo, "relay connection closed"};
 constexpr Error kNoAnswerError{Errc::kIo, "relay did not answer in time"};
@@ -85,8 +85,10 @@ struct RelayLink::Impl {
   std::shared_ptr<net::Channel> channel;
   // Replies not yet claimed by a waiting call, at most kMaxRelayLinkPendingReplies.
   std::deque<protocol::RelayReply> inbox;
-  std::deque<protocol::Id> abandoned;  // at most kMaxAbandonedCorrIds
-  // Quiet ACKs whose refusal may still come, at most kMaxAbandonedCorrIds;
+  // The corr id Exchange() waits for. An answer to anything else (a command
+  // whose caller gave up, a quiet ACK) is never kept: nobody would claim it.
+  std::optional<protocol::Id> awaiting;
+  // Quiet ACKs whose refusal may still come, at most kMaxQuietAcksRemembered;
   // a quiet ACK that succeeds is never answered, so the oldest are forgotten.
   std::deque<protocol::Id> quiet;
   std::size_t quiet_refused = 0;
@@ -122,19 +124,17 @@ struct RelayLink::Impl {
         continue;
       }
       if (reply->corr_id) {
-        auto late = std::find(abandoned.begin(), abandoned.end(), *reply->corr_id);
-        if (late != abandoned.end()) {
-          abandoned.erase(late);  // its caller gave up: drop it
+        auto q = std::find(quiet.begin(), quiet.end(), *reply->corr_id);
+        if (q != quiet.end()) {
+          // A quiet ACK's refusal: the message stays stored and unacknowledged
+          // on this connection; the messenger subscribes again when it sees
+          // the count grow (a relay without quiet ACKs answers Ok: dropped).
+          quiet.erase(q);
+          if (std::holds_alternative<protocol::RelayError>(reply->body)) ++quiet_refused;
           continue;
         }
-        auto refused = std::find(quiet.begin(), quiet.end(), *reply->corr_id);
-        if (refused != quiet.end()) {
-          // A quiet ACK's refusal: the message stays stored and comes again
-          // after the next SUB or GET; nothing waits for it.
-          quiet.erase(refused);
-          ++quiet_refused;
-          continue;
-        }
+        // An answer nobody waits for (its caller gave up): dropped.
+        if (!awaiting || *awaiting != *reply->corr_id) continue;
       }
       // SECURITY: a bounded inbox; a relay flooding us with replies nobody
       // asked for is cut off.
@@ -168,6 +168,7 @@ struct RelayLink::Impl {
       if (!channel->is_open()) return kClosedError;
       return sent.error();
     }
+    awaiting = corr;
     std::optional<protocol::RelayReply> found;
     RunUntil(
         [&] {
@@ -181,10 +182,9 @@ struct RelayLink::Impl {
           return closed;
         },
         deadline);
+    awaiting.reset();  // a late answer is dropped on arrival
     if (found) return std::move(*found);
     if (closed) return kClosedError;
-    if (abandoned.size() >= kMaxAbandonedCorrIds) abandoned.pop_front();
-    abandoned.push_back(corr);
     return kNoAnswerError;
   }
 
@@ -225,6 +225,10 @@ struct RelayLink::Impl {
   }
 
   void Close() {
+    // Quiet ACKs (and anything else) still queued go out first, briefly.
+    if (channel && channel->is_open()) {
+      RunUntil([&] { return closed || channel->queued_bytes() == 0; }, kCloseDrainTimeout);
+    }
     if (channel) channel->Close();
     if (channel) RunUntil([&] { return closed; }, kCloseDrainTimeout);
     closed = true;
@@ -363,7 +367,7 @@ Status RelayLink::AckQuietly(const protocol::Id& recipient_id, const protocol::I
     if (!im.channel->is_open()) return kClosedError;
     return sent.error();
   }
-  if (im.quiet.size() >= kMaxAbandonedCorrIds) im.quiet.pop_front();
+  if (im.quiet.size() >= kMaxQuietAcksRemembered) im.quiet.pop_front();
   im.quiet.push_back(corr);
   // Let the write go out (and any early refusal come in) without waiting.
   im.io.poll();

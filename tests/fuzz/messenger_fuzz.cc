@@ -104,6 +104,7 @@ class FakePort final : public client::RelayPort {
  public:
   explicit FakePort(FakeRelay& relay) : relay_(relay) {}
   std::set<protocol::Id> subscribed_;
+  std::size_t quiet_refused_ = 0;
   std::set<std::pair<protocol::Id, protocol::Id>> pushed_;  // (queue, message) pushed here
   bool CheckOpen() override { return relay_.up; }
   Result<client::NewQueueResult> NewQueue(const crypto::Ed25519KeyPair& recipient) override {
@@ -167,11 +168,13 @@ class FakePort final : public client::RelayPort {
     }
     return {};
   }
-  // A quiet ACK: a refusal never reaches the caller (RelayLink drops it).
+  // A quiet ACK: a refusal never reaches the caller (RelayLink drops it and
+  // counts it, and the messenger then subscribes afresh).
   Status AckQuietly(const protocol::Id& rid, const protocol::Id& message_id) override {
-    (void)Ack(rid, message_id);
+    if (!Ack(rid, message_id)) ++quiet_refused_;
     return {};
   }
+  std::size_t quiet_acks_refused() const override { return quiet_refused_; }
   // SUB: (re)starts delivery of the queue's stored messages on this port.
   Status Subscribe(const protocol::Id& rid, const crypto::SecretBytes&) override {
     if (relay_.by_recipient.count(rid) == 0) return kNotFound;

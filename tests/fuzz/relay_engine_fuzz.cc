@@ -32,6 +32,7 @@
 //   RHIZOME_WRITE_CORPUS_DIR=tests/fuzz/corpus/relay_engine
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -267,8 +268,7 @@ class Harness {
 
   void Issue(const Conn& c, RelayCommand cmd) {
     const auto* ack = std::get_if<AckMessage>(&cmd.body);
-    Expected& e = expected_[{c.id, cmd.corr_id}];
-    ++(ack != nullptr && ack->quiet ? e.quiet : e.loud);
+    expected_[{c.id, cmd.corr_id}].push_back(ack != nullptr && ack->quiet);
     last_corr_ = cmd.corr_id;
     const bool take_early = (cmd.corr_id[0] & 1) != 0;  // as the relay's shell does
     engine_->OnCommand(c.id, std::move(cmd), now_);
@@ -432,14 +432,14 @@ class Harness {
     auto out = engine_->Flush(now_);
     FUZZ_CHECK(out.ok());
     FUZZ_CHECK(engine_->pending_reply_bytes() == 0);
-    std::map<std::pair<ConnectionId, Id>, Expected> answered;  // loud: any reply; quiet: errors
+    // Per connection and corr id, in arrival order: is each reply a refusal?
+    std::map<std::pair<ConnectionId, Id>, std::vector<bool>> answered;
     for (auto& o : *out) {
       FUZZ_CHECK(Alive(o.connection));
       FUZZ_CHECK(ValidateRelayReply(o.reply).ok());
       if (o.reply.corr_id) {
-        Expected& a = answered[{o.connection, *o.reply.corr_id}];
-        ++a.loud;
-        if (std::holds_alternative<RelayError>(o.reply.body)) ++a.quiet;
+        answered[{o.connection, *o.reply.corr_id}].push_back(
+            std::holds_alternative<RelayError>(o.reply.body));
         if (auto* created = std::get_if<QueueCreated>(&o.reply.body)) {
           FUZZ_CHECK(created->recipient_id != created->sender_id);
           auto pending = pending_new_.find(*o.reply.corr_id);
@@ -456,12 +456,25 @@ class Harness {
       FUZZ_CHECK(bytes.ok());
       FUZZ_CHECK(bytes->size() <= kMaxTransportMessageBytes);
     }
-    // Per connection and corr id: every command answered once, a quiet ACK
-    // at most once; replies beyond the loud commands' are refusals.
-    for (const auto& [key, e] : expected_) {
-      const Expected& a = answered[key];
-      FUZZ_CHECK(a.loud >= e.loud && a.loud <= e.loud + e.quiet);
-      FUZZ_CHECK(a.loud - e.loud <= a.quiet);
+    // Replies come in arrival order, so match them to the commands in
+    // order: every command answered once, a quiet ACK at most once and then
+    // with a refusal (it is answered iff more replies remain than the
+    // commands after it that must be answered).
+    for (const auto& [key, quiet] : expected_) {
+      const std::vector<bool>& refusals = answered[key];
+      std::size_t loud_left = static_cast<std::size_t>(std::count(quiet.begin(), quiet.end(), false));
+      std::size_t r = 0;
+      for (const bool q : quiet) {
+        if (!q) {
+          FUZZ_CHECK(r < refusals.size());
+          ++r;
+          --loud_left;
+        } else if (refusals.size() - r > loud_left) {
+          FUZZ_CHECK(refusals[r]);
+          ++r;
+        }
+      }
+      FUZZ_CHECK(r == refusals.size());
     }
     for (const auto& [key, a] : answered) FUZZ_CHECK(expected_.count(key) == 1);
     expected_.clear();
@@ -481,17 +494,14 @@ class Harness {
   std::vector<Queue> queues_;
   std::map<Id, std::size_t> pending_new_;  // corr id of a NEW -> key pair index
   std::vector<std::pair<Id, Id>> seen_;    // (recipient id, message id) delivered
-  struct Expected {
-    int loud = 0;   // commands that must be answered
-    int quiet = 0;  // quiet ACKs: answered only if refused
-  };
   static constexpr Id kMaxId = [] {
     Id id{};
     for (auto& b : id) b = 0xff;
     return id;
   }();
-  // Commands issued since the last Flush, by connection and corr id.
-  std::map<std::pair<ConnectionId, Id>, Expected> expected_;
+  // Commands issued since the last Flush, by connection and corr id, in
+  // order: true for a quiet ACK (answered only if refused).
+  std::map<std::pair<ConnectionId, Id>, std::vector<bool>> expected_;
   Id last_corr_{};
   std::uint64_t now_ = kStart;
 };

@@ -170,6 +170,19 @@ class RelayServerTest : public ::testing::Test {
     recipient_id_ = queue->recipient_id;
   }
 
+  // Starts the server, then connects a recipient that made, keyed and
+  // subscribed to q_, and a sender.
+  void StartWithASubscriberAndASender() {
+    StartServer();
+    subscriber_.emplace(*address_);
+    ASSERT_TRUE(subscriber_->ok());
+    ASSERT_TRUE(MakeQueue(*subscriber_, q_));
+    auto sub = SubscribeTo(*subscriber_, q_);
+    ASSERT_TRUE(sub && std::holds_alternative<protocol::RelayOk>(sub->body));
+    sender_.emplace(*address_);
+    ASSERT_TRUE(sender_->ok());
+  }
+
   rhizome::testing::TempDir dir_;
   asio::io_context io_{1};
   std::optional<RelayKeys> keys_;
@@ -178,6 +191,9 @@ class RelayServerTest : public ::testing::Test {
   std::optional<protocol::RelayAddress> address_;
   std::thread io_thread_;
   std::optional<RelayClient> client_;
+  std::optional<RelayClient> subscriber_;
+  std::optional<RelayClient> sender_;
+  RelayQueue q_;
   crypto::Ed25519KeyPair recipient_ = crypto::Ed25519Generate(crypto::SystemRandom());
   protocol::Id recipient_id_{};
 };
@@ -185,15 +201,10 @@ class RelayServerTest : public ::testing::Test {
 // A sender's OK waits for the fsync that covers its commit; the push to the
 // subscriber does not wait for it.
 TEST_F(RelayServerTest, AnAcknowledgementWaitsForItsSyncAndThePushDoesNot) {
-  StartServer();
-  RelayClient recipient(*address_);
-  ASSERT_TRUE(recipient.ok());
-  RelayQueue q;
-  ASSERT_TRUE(MakeQueue(recipient, q));
-  auto sub = SubscribeTo(recipient, q);
-  ASSERT_TRUE(sub && std::holds_alternative<protocol::RelayOk>(sub->body));
-  RelayClient sender(*address_);
-  ASSERT_TRUE(sender.ok());
+  ASSERT_NO_FATAL_FAILURE(StartWithASubscriberAndASender());
+  RelayClient& recipient = *subscriber_;
+  RelayClient& sender = *sender_;
+  const RelayQueue& q = q_;
 
   engine_->Close();
   const std::uint64_t syncs_before = engine_->syncs_done();
@@ -228,15 +239,10 @@ TEST_F(RelayServerTest, AnAcknowledgementWaitsForItsSyncAndThePushDoesNot) {
 // a read that stages nothing) waits until the deletion's commit is synced,
 // so any answer after a quiet ACK means its deletion is durable.
 TEST_F(RelayServerTest, AReplyAfterAQuietAckWaitsForTheDeletionsSync) {
-  StartServer();
-  RelayClient recipient(*address_);
-  ASSERT_TRUE(recipient.ok());
-  RelayQueue q;
-  ASSERT_TRUE(MakeQueue(recipient, q));
-  auto sub = SubscribeTo(recipient, q);
-  ASSERT_TRUE(sub && std::holds_alternative<protocol::RelayOk>(sub->body));
-  RelayClient sender(*address_);
-  ASSERT_TRUE(sender.ok());
+  ASSERT_NO_FATAL_FAILURE(StartWithASubscriberAndASender());
+  RelayClient& recipient = *subscriber_;
+  RelayClient& sender = *sender_;
+  const RelayQueue& q = q_;
   auto sent = SendTo(sender, q, Bytes(protocol::kRelayBlobSizes[0], 0x44));
   ASSERT_TRUE(sent && std::holds_alternative<protocol::RelayOk>(sent->body));
   auto push = recipient.NextPush(5s);

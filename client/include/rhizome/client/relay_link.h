@@ -48,9 +48,10 @@
 // calls; between calls nothing is read or written. The relay cuts off a
 // connection that stays silent past its idle timeout, so a caller that keeps a
 // link across long pauses must expect kIo "relay connection closed" and
-// reconnect. Replies and pushes that arrive while nobody waits for them are
-// kept, at most kMaxRelayLinkPendingReplies; a relay that sends more is cut
-// off (it is flooding us).
+// reconnect. Pushes that arrive while nobody waits for them are kept, at most
+// kMaxRelayLinkPendingReplies; a relay that sends more is cut off (it is
+// flooding us). An answer to a command nobody waits for any more (its call
+// timed out, or a quiet ACK's) is dropped on arrival.
 //
 // Thread safety: none. A RelayLink is used from one thread at a time. It is
 // move-only; a moved-from RelayLink may only be destroyed or assigned to.
@@ -160,11 +161,13 @@ class RelayLink final : public RelayPort {
   // Subscribe(). Errors: kNotFound if this link did not receive that message
   // from that queue.
   Status Ack(const protocol::Id& recipient_id, const protocol::Id& message_id) override;
-  // A quiet ACK (relay_port.h): sent, not waited for. Errors: only kIo (the
-  // link is closed) or kLimitExceeded (its write queue is full). A refusal
-  // that comes back later is dropped and counted (quiet_acks_refused()).
+  // A quiet ACK (relay_port.h): sent, not waited for. Errors: kIo (the link
+  // is closed), kLimitExceeded (its write queue is full), or the serializer's
+  // (an all-zero id). A refusal that comes back later is dropped and counted
+  // (quiet_acks_refused()); so is an Ok from a relay that predates quiet ACKs
+  // (dropped, not counted).
   Status AckQuietly(const protocol::Id& recipient_id, const protocol::Id& message_id) override;
-  std::size_t quiet_acks_refused() const;
+  std::size_t quiet_acks_refused() const override;
 
   // SUB: this link becomes the queue's subscriber; stored messages, oldest
   // first, then new ones, arrive through NextPush(). Errors: kNotFound;

@@ -56,6 +56,9 @@ class RelayPort {
   virtual Status AckQuietly(const protocol::Id& recipient_id, const protocol::Id& message_id) {
     return Ack(recipient_id, message_id);
   }
+  // How many quiet ACKs this connection's relay refused so far (their
+  // messages stay unacknowledged on it until the queue is subscribed again).
+  virtual std::size_t quiet_acks_refused() const { return 0; }
   virtual Status DeleteQueue(const protocol::Id& recipient_id,
                              const crypto::SecretBytes& recipient_secret) = 0;
   // SUB: this connection becomes the queue's subscriber; its stored messages,
