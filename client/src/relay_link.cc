@@ -157,17 +157,22 @@ struct RelayLink::Impl {
     ++statements_followed;
   }
 
-  // Sends one command and waits for the reply with its corr id.
-  Result<protocol::RelayReply> Exchange(const protocol::Id& corr, protocol::RelayCommandBody body,
-                                        std::chrono::milliseconds deadline) {
+  // Queues one command for writing (written when the event loop next runs).
+  Status SendCommand(const protocol::Id& corr, protocol::RelayCommandBody body) {
     if (closed || !channel || !channel->is_open()) return kClosedError;
-    protocol::RelayCommand command{corr, std::move(body)};
-    auto bytes = protocol::SerializeTransportMessage(std::move(command));
+    auto bytes = protocol::SerializeTransportMessage(protocol::RelayCommand{corr, std::move(body)});
     if (!bytes) return bytes.error();
     if (Status sent = channel->TrySend(*bytes); !sent) {
       if (!channel->is_open()) return kClosedError;
       return sent.error();
     }
+    return {};
+  }
+
+  // Sends one command and waits for the reply with its corr id.
+  Result<protocol::RelayReply> Exchange(const protocol::Id& corr, protocol::RelayCommandBody body,
+                                        std::chrono::milliseconds deadline) {
+    if (Status sent = SendCommand(corr, std::move(body)); !sent) return sent.error();
     awaiting = corr;
     std::optional<protocol::RelayReply> found;
     RunUntil(
@@ -358,15 +363,8 @@ Status RelayLink::Ack(const protocol::Id& recipient_id, const protocol::Id& mess
 
 Status RelayLink::AckQuietly(const protocol::Id& recipient_id, const protocol::Id& message_id) {
   Impl& im = *impl_;
-  if (im.closed || !im.channel || !im.channel->is_open()) return kClosedError;
   const protocol::Id corr = NewCorrId();
-  auto bytes = protocol::SerializeTransportMessage(
-      protocol::RelayCommand{corr, protocol::AckMessage{recipient_id, message_id, /*quiet=*/true}});
-  if (!bytes) return bytes.error();
-  if (Status sent = im.channel->TrySend(*bytes); !sent) {
-    if (!im.channel->is_open()) return kClosedError;
-    return sent.error();
-  }
+  RHIZOME_TRY(im.SendCommand(corr, protocol::AckMessage{recipient_id, message_id, /*quiet=*/true}));
   if (im.quiet.size() >= kMaxQuietAcksRemembered) im.quiet.pop_front();
   im.quiet.push_back(corr);
   // Let the write go out (and any early refusal come in) without waiting.

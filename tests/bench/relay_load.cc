@@ -14,8 +14,8 @@
 //    send key, bound to its own handshake hash) to the queue of connection
 //    (i+1) mod N; every delivery pushed to a subscriber is ACKed at
 //    once (a quiet ACK, as the client's messenger sends it: no reply on
-//    success; --ack answered asks for the Ok). The blob carries the send time (steady clock), the sender's index
-//    and a sequence number, so latency is send -> push received, all in this
+//    success; --ack answered asks for the Ok). The blob carries the send
+//    time (steady clock), the sender's index and a sequence number, so latency is send -> push received, all in this
 //    process.
 //    - maximal rate (--rate 0): each connection keeps --window messages sent
 //      and not yet delivered, refilling on each delivery;
@@ -196,6 +196,7 @@ struct Run {
   explicit Run(asio::io_context& io_context) : io(io_context) {}
   asio::io_context& io;
   Options opt;
+  bool quiet_acks = true;  // opt.ack == "quiet", decided once
   rp::RelayAddress address;
   rc::SecretBytes psk{rc::SecretBytes(32)};
   std::vector<std::unique_ptr<Conn>> conns;
@@ -397,8 +398,7 @@ void OnDelivery(Run& run, Conn& c, rp::QueueMessage& m) {
   const auto now = Clock::now();
   // ACK at once: it frees the relay's delivery window for this queue. Quiet
   // by default, as the client's messenger sends it (no reply on success).
-  SendCommand(c, rp::AckMessage{m.recipient_id, m.message_id, run.opt.ack == "quiet"},
-              NextCorr(c));
+  SendCommand(c, rp::AckMessage{m.recipient_id, m.message_id, run.quiet_acks}, NextCorr(c));
   ++run.stats.acks_sent;
   ++run.stats.delivered_total;
   if (m.blob.size() < kBlobHeaderBytes) {
@@ -855,6 +855,7 @@ int main(int argc, char** argv) {
   asio::io_context io(1);
   Run run(io);
   run.opt = opt;
+  run.quiet_acks = opt.ack == "quiet";
   run.address = std::move(*address);
   if (run.address.psk.size() == 32) run.psk = run.address.psk.Clone();
   rc::SystemRandom().Fill(run.filler);

@@ -50,9 +50,8 @@ class RelayPort {
   // ACK without waiting for the relay's answer (a quiet ACK: the relay
   // answers only a refusal, which is dropped). The deletion is durable once
   // any later command on this connection has its answer (a push is not an
-  // answer); until then a relay
-  // crash may deliver the message again (the messenger drops duplicates).
-  // By default an Ack() that waits.
+  // answer); until then a relay crash may deliver the message again (the
+  // messenger drops duplicates). By default an Ack() that waits.
   virtual Status AckQuietly(const protocol::Id& recipient_id, const protocol::Id& message_id) {
     return Ack(recipient_id, message_id);
   }
