@@ -324,7 +324,7 @@ Status Channel::Enqueue(ByteSpan plaintext, bool write_now) {
   const std::size_t before = out_.size();
   if (auto st = session_.Seal(plaintext, out_); !st) return st;
   queued_bytes_ += out_.size() - before;
-  if (!writing_) {
+  if (!writing_ && !corked_) {
     // Unless asked to write now, posted: frames queued in the rest of this
     // turn (replies and pushes to one connection) share its write.
     writing_ = true;
@@ -347,6 +347,13 @@ Status Channel::TryEnqueue(ByteSpan plaintext, bool write_now) {
 Status Channel::TrySend(ByteSpan plaintext) { return TryEnqueue(plaintext, false); }
 
 Status Channel::TrySendNow(ByteSpan plaintext) { return TryEnqueue(plaintext, true); }
+
+void Channel::Uncork() {
+  corked_ = false;
+  if (!open_ || writing_ || out_head_ == out_.size()) return;
+  writing_ = true;
+  WriteStep();
+}
 
 namespace {
 asio::awaitable<Status> Ready(Status status) { co_return status; }

@@ -294,9 +294,12 @@ bool RelayServer::HandleMessage(ConnectionId id, ByteSpan frame) {
   // need not wait for the rest of the turn. Later in a long turn (under load)
   // they leave at its end, where several frames for one connection share a
   // write.
-  if (commands_this_turn_ < kImmediatePushCommands) Send(engine_.TakeEarly(), /*now=*/true);
+  if (pushes_this_turn_ < kImmediatePushes) {
+    auto early = engine_.TakeEarly();
+    pushes_this_turn_ += early.size();
+    Send(std::move(early), SendMode::kNow);
+  }
   ++commands_since_flush_;
-  ++commands_this_turn_;
   ScheduleFlush();
   return true;
 }
@@ -312,10 +315,11 @@ void RelayServer::ScheduleFlush() {
 }
 
 void RelayServer::FlushNow(bool force) {
-  commands_this_turn_ = 0;
-  // Pushes first: a delivery does not wait for the fsync (engine.h TakeEarly);
-  // the senders' acknowledgements below do.
-  Send(engine_.TakeEarly());
+  pushes_this_turn_ = 0;
+  // Pushes first, written now: a delivery waits neither for the fsync
+  // (engine.h TakeEarly) nor for this commit's journal write; the senders'
+  // acknowledgements below do.
+  Send(engine_.TakeEarly(), SendMode::kBatchNow);
   if (failed_) return;
   // Group commit: while a sync runs, keep staging into the open transaction
   // (its replies would wait for the next sync anyway); OnSynced() commits it.
@@ -387,26 +391,33 @@ void RelayServer::ArmCommitTimer(std::chrono::steady_clock::time_point due) {
   });
 }
 
-void RelayServer::Send(std::vector<Outgoing> out, bool now) {
+void RelayServer::Send(std::vector<Outgoing> out, SendMode mode) {
   for (auto& o : out) {
     auto it = channels_.find(o.connection);
     if (it == channels_.end()) continue;
+    net::Channel& ch = *it->second;
+    if (mode == SendMode::kBatchNow && !ch.corked()) {
+      ch.Cork();
+      corked_.push_back(it->second);
+    }
     // Serialized into one reused buffer; the channel seals it into its own
     // write queue at once, and the plaintext is wiped then (a key statement
     // carries the access key).
     const Status serialized = protocol::SerializeTransportMessageInto(std::move(o.reply), wire_);
     const bool sent =
-        serialized && (now ? it->second->TrySendNow(wire_) : it->second->TrySend(wire_));
+        serialized && (mode == SendMode::kNow ? ch.TrySendNow(wire_) : ch.TrySend(wire_));
     crypto::Wipe(wire_);
     // A client that does not read its replies fills its queue: cut it off
     // rather than buffer without bound.
     if (!sent) {
-      auto ch = it->second;
+      auto closing = it->second;
       channels_.erase(it);
       engine_.OnDisconnect(o.connection);
-      ch->Close();
+      closing->Close();
     }
   }
+  for (auto& ch : corked_) ch->Uncork();  // a closed one writes nothing
+  corked_.clear();
 }
 
 asio::awaitable<void> RelayServer::ExpireLoop() {

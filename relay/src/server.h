@@ -52,14 +52,16 @@ inline constexpr std::uint64_t kMaxUnsyncedCommits = 4;
 // (kMaxUnsyncedCommits + 1) x 4 MiB of replies wait for syncs.
 inline constexpr std::size_t kMaxPendingReplyBytes = 4u << 20;
 
-// The pushes of a turn's first commands are written to their sockets as soon
-// as each command is staged (net::Channel::TrySendNow); after that (a long
-// turn: the relay is busy) they are queued and written at the end of the
-// turn, where frames for one connection share a write. Measured
-// at 1,000 connections: sending every push at once cost 10-25% more CPU per
-// message at the maximal rate; sending none before the turn's end added
-// ~50 us to the p50 latency at 5,000 msg/s (docs/benchmarks.md).
-inline constexpr std::size_t kImmediatePushCommands = 8;
+// A turn's first pushes are written to their sockets as soon as their
+// command is staged (net::Channel::TrySendNow); after that (a long turn: the
+// relay is busy) they are queued, and at the turn's end written before the
+// commit, one write per connection (net::Channel::Cork). Counted in pushes,
+// not commands: the ACKs that arrive ahead of a burst of SENDs must not use
+// up the budget. Measured at 1,000 connections: sending every push at once
+// cost 10-25% more CPU per message at the maximal rate; sending none before
+// the turn's end added ~50 us to the p50 latency at 5,000 msg/s
+// (docs/benchmarks.md).
+inline constexpr std::size_t kImmediatePushes = 8;
 
 struct ServerOptions {
   std::string listen_host = "127.0.0.1";
@@ -123,7 +125,11 @@ class RelayServer {
   // Wakes FlushNow() at `due` (the commit interval's end) unless armed.
   void ArmCommitTimer(std::chrono::steady_clock::time_point due);
   // Serializes and sends; closes a connection whose send queue is full.
-  void Send(std::vector<Outgoing> out, bool now = false);
+  // kEndOfTurn: each channel writes once after this handler (posted);
+  // kNow: the first frame to an idle channel is written here, each further
+  // one in its own write; kBatchNow: written here, one write per channel.
+  enum class SendMode : std::uint8_t { kEndOfTurn, kNow, kBatchNow };
+  void Send(std::vector<Outgoing> out, SendMode mode = SendMode::kEndOfTurn);
   // Group commit (Durability::kFsyncByCaller, engine.h): the replies of a
   // turn that committed wait in held_ until the sync thread has run
   // SyncToDisk() after that commit; the network thread goes on meanwhile.
@@ -181,7 +187,8 @@ class RelayServer {
   std::chrono::steady_clock::time_point last_commit_ = std::chrono::steady_clock::time_point::min();
   ServerCounters counters_;
   std::size_t commands_since_flush_ = 0;  // staged since the last commit
-  std::size_t commands_this_turn_ = 0;    // since the last FlushNow()
+  std::size_t pushes_this_turn_ = 0;      // sent at once since the last FlushNow()
+  std::vector<std::shared_ptr<net::Channel>> corked_;  // Send(kBatchNow) scratch
   Bytes wire_;  // Send(): each reply is serialized here, sealed by its channel, wiped
   asio::ip::tcp::acceptor metrics_acceptor_;
   // Shared with each metrics coroutine, which decrements it when it ends even

@@ -20,7 +20,10 @@
 //    - maximal rate (--rate 0): each connection keeps --window messages sent
 //      and not yet delivered, refilling on each delivery;
 //    - fixed rate (--rate R msg/s in total): a 1 ms ticker issues the sends due
-//      so far, round-robin over the connections (so each gets R/N per second);
+//      so far, round-robin over the connections (so each gets R/N per second),
+//      each written as soon as it is made, as a client sending one message
+//      would (--tick-writes each, the default), or all at the end of the
+//      tick (--tick-writes batch); mosquitto_load has the same option;
 //      a send that would exceed --window undelivered messages on its
 //      connection is skipped and counted.
 //    Phases: set-up (not measured), --warmup seconds, then the measured window
@@ -140,6 +143,7 @@ struct Options {
   double rate = 0;  // msg/s in total; 0 = maximal
   std::size_t window = 8;
   std::string ack = "quiet";  // quiet (as the client's messenger) or answered
+  std::string tick_writes = "each";  // fixed rate: each send written at once, or the tick's batch
   double duration = 10;
   std::uint64_t messages = 0;
   double warmup = 2;
@@ -239,9 +243,11 @@ rp::SecureSessionConfig InitiatorConfig(const Run& run) {
   return cfg;
 }
 
-bool SendCommand(Conn& c, rp::RelayCommandBody body, rp::Id corr) {
+// `now`: written before returning (net::Channel::TrySendNow); otherwise at
+// the end of the turn, sharing a write with the connection's other frames.
+bool SendCommand(Conn& c, rp::RelayCommandBody body, rp::Id corr, bool now = false) {
   auto bytes = rp::SerializeTransportMessage(rp::RelayCommand{corr, std::move(body)});
-  return bytes && c.ch->TrySend(*bytes);
+  return bytes && (now ? c.ch->TrySendNow(*bytes) : c.ch->TrySend(*bytes));
 }
 
 // Sends one command and waits for the reply carrying its corr_id (set-up only:
@@ -365,7 +371,7 @@ asio::awaitable<bool> SetUpAll(Run& run, std::size_t n, bool queue) {
 
 // ---- Load --------------------------------------------------------------------
 
-bool SendOne(Run& run, Conn& from) {
+bool SendOne(Run& run, Conn& from, bool now) {
   Conn& to = *run.conns[(from.index + 1) % run.conns.size()];
   const rp::Id corr = NextCorr(from);
   rp::SendMessage send;
@@ -379,7 +385,7 @@ bool SendOne(Run& run, Conn& from) {
   const auto idx = static_cast<std::uint32_t>(from.index);
   std::memcpy(send.blob.data() + 8, &idx, 4);
   PutU64(send.blob.data() + 12, from.seq++);
-  if (!SendCommand(from, std::move(send), corr)) {
+  if (!SendCommand(from, std::move(send), corr, now)) {
     ++run.stats.send_refused;
     return false;
   }
@@ -390,7 +396,7 @@ bool SendOne(Run& run, Conn& from) {
 
 void Refill(Run& run, Conn& c) {
   while (run.sending && !c.closed && c.outstanding < run.opt.window) {
-    if (!SendOne(run, c)) break;
+    if (!SendOne(run, c, /*now=*/false)) break;
   }
 }
 
@@ -445,6 +451,11 @@ asio::awaitable<void> ReceiveLoop(Run& run, Conn& c) {
 }
 
 // Fixed rate: every tick, issue the sends due since the start, round-robin.
+// --tick-writes each: each written at once, so the latency of the first does
+// not include the sealing of the rest of the tick's sends, which no client
+// sending its own message has; batch: corked, all written when the tick has
+// issued them (as mosquitto_load --tick-writes batch). Until 2026-11-30 they
+// were posted, written after every handler already queued (docs/benchmarks.md).
 asio::awaitable<void> Ticker(Run& run) {
   asio::steady_timer timer(run.io);
   const auto start = Clock::now();
@@ -452,6 +463,8 @@ asio::awaitable<void> Ticker(Run& run) {
   std::uint64_t issued = 0;
   std::size_t rr = 0;
   const std::size_t n = run.conns.size();
+  const bool each = run.opt.tick_writes == "each";
+  std::vector<std::shared_ptr<rn::Channel>> corked;
   while (run.sending) {
     next += kTick;
     timer.expires_at(next);
@@ -466,8 +479,14 @@ asio::awaitable<void> Ticker(Run& run) {
         ++run.stats.skipped;
         continue;
       }
-      SendOne(run, c);
+      if (!each && !c.ch->corked()) {
+        c.ch->Cork();
+        corked.push_back(c.ch);
+      }
+      SendOne(run, c, /*now=*/each);
     }
+    for (auto& ch : corked) ch->Uncork();
+    corked.clear();
   }
 }
 
@@ -586,11 +605,12 @@ asio::awaitable<int> RunLoad(Run& run) {
               closed, drained ? "drained" : "NOT drained");
   std::printf(
       "RESULT tool=relay_load mode=load label=%s conns=%zu rate_target=%.0f window=%zu ack=%s "
+      "tick_writes=%s "
       "seconds=%.2f delivered=%" PRIu64 " msg_per_s=%.0f cpu_us_per_msg=%.2f server_cpu_pct=%.0f "
       "load_cpu_pct=%.0f p50_us=%.0f p99_us=%.0f load_lag_p99_us=%.0f rss_before_kib=%" PRId64 " rss_after_kib=%" PRId64
       " errors=%s skipped=%" PRIu64 " refused=%" PRIu64 " closed=%zu drained=%d\n",
       run.opt.label.c_str(), run.conns.size(), run.opt.rate, run.opt.window, run.opt.ack.c_str(),
-      w.seconds,
+      run.opt.tick_writes.c_str(), w.seconds,
       s.delivered_window, rate, cpu_per_msg, server_util, self_util, p50, p99, lag99, rss_before,
       rss_after, ErrorSummary(s).c_str(), s.skipped, s.send_refused, closed, drained ? 1 : 0);
   co_return (closed == 0 && s.errors.empty()) ? 0 : 1;
@@ -804,6 +824,9 @@ int main(int argc, char** argv) {
                  "Load: 'quiet' ACKs (no reply on success; the client's kind, default) or "
                  "'answered' (an Ok each)")
       ->check(CLI::IsMember({"quiet", "answered"}));
+  app.add_option("--tick-writes", opt.tick_writes,
+                 "Fixed rate: 'each' send written at once (default) or the tick's 'batch' at its end")
+      ->check(CLI::IsMember({"each", "batch"}));
   app.add_option("--duration", opt.duration, "Seconds measured (default 10)");
   app.add_option("--messages", opt.messages, "Load: end the window after this many deliveries");
   app.add_option("--warmup", opt.warmup, "Seconds of load before the window (default 2)");

@@ -330,6 +330,41 @@ TEST_F(ChannelTest, TrySendNowWritesBeforeReturning) {
   EXPECT_EQ(RunClient(run()), 5);
 }
 
+// A corked channel writes nothing, not even for TrySendNow, and no write is
+// posted for later; Uncork() writes every queued frame before it returns,
+// in order (the relay corks the pushes of a turn's end, relay_load a tick's
+// sends). On a closed channel Uncork() writes nothing.
+TEST_F(ChannelTest, UncorkWritesWhatCorkHeld) {
+  EchoServer server(ChannelKind::kClientToRelay, server_key_, &open_psk_, ChannelLimits{});
+  auto run = [&]() -> asio::awaitable<int> {
+    auto ch = co_await Channel::Connect("127.0.0.1", server.port(), RelayClient(open_psk_),
+                                        crypto::SystemRandom());
+    if (!ch) co_return -1;
+    int ok = 0;
+    const Bytes first = {'f', 'i', 'r', 's', 't'};
+    const Bytes second = {'s', 'e', 'c', 'o', 'n', 'd'};
+    (*ch)->Cork();
+    if ((*ch)->TrySend(first) && (*ch)->TrySendNow(second)) ++ok;
+    const std::size_t queued = (*ch)->queued_bytes();
+    asio::steady_timer pause(co_await asio::this_coro::executor);
+    pause.expires_after(50ms);  // a posted write would run meanwhile
+    co_await pause.async_wait(asio::use_awaitable);
+    if (queued > 0 && (*ch)->queued_bytes() == queued) ++ok;  // nothing written
+    (*ch)->Uncork();
+    if (!(*ch)->corked() && (*ch)->queued_bytes() == 0) ++ok;  // written before returning
+    auto back = co_await (*ch)->Receive();
+    if (back && *back == first) ++ok;
+    back = co_await (*ch)->Receive();
+    if (back && *back == second) ++ok;
+    (*ch)->Cork();
+    (*ch)->Close();
+    (*ch)->Uncork();
+    if (!(*ch)->TrySend(first)) ++ok;  // closed: refused
+    co_return ok;
+  };
+  EXPECT_EQ(RunClient(run()), 6);
+}
+
 // A raw TCP peer that misbehaves, while a well-behaved client keeps working.
 class HostilePeerTest : public ChannelTest {
  protected:

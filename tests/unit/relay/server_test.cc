@@ -18,9 +18,12 @@
 #include "relay_client.h"
 #include "relay_keys.h"
 #include "store.h"
+#include "rhizome/crypto/hash.h"
 #include "rhizome/crypto/init.h"
 #include "rhizome/crypto/random.h"
+#include "rhizome/net/channel.h"
 #include "rhizome/protocol/relay_address.h"
+#include "rhizome/protocol/transport.h"
 #include "test_support.h"
 
 namespace rhizome::relay {
@@ -31,7 +34,7 @@ using rhizome::testing::RelayClient;
 using rhizome::testing::RelayQueue;
 
 // Forwards to the real engine; SyncToDisk() waits while the gate is closed
-// and fails once told to.
+// and fails once told to; Flush() (the commit) waits while flushes are held.
 class GatedEngine final : public RelayEngine {
  public:
   explicit GatedEngine(std::unique_ptr<RelayEngine> inner) : inner_(std::move(inner)) {}
@@ -44,8 +47,19 @@ class GatedEngine final : public RelayEngine {
     {
       std::lock_guard<std::mutex> lock(mu_);
       open_ = true;
+      flushes_open_ = true;
     }
     cv_.notify_all();
+  }
+  // Flush() blocks the server's thread until Open(): what reaches a client
+  // meanwhile left before the commit.
+  void HoldFlushes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    flushes_open_ = false;
+  }
+  bool WaitForHeldFlush(std::chrono::milliseconds deadline) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, deadline, [this] { return held_flushes_ > 0; });
   }
   void FailSyncs() {
     {
@@ -73,7 +87,18 @@ class GatedEngine final : public RelayEngine {
                  std::uint64_t now) override {
     inner_->OnCommand(connection, std::move(command), now);
   }
-  Result<std::vector<Outgoing>> Flush(std::uint64_t now) override { return inner_->Flush(now); }
+  Result<std::vector<Outgoing>> Flush(std::uint64_t now) override {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!flushes_open_) {
+        ++held_flushes_;
+        cv_.notify_all();
+        cv_.wait(lock, [this] { return flushes_open_; });
+        --held_flushes_;
+      }
+    }
+    return inner_->Flush(now);
+  }
   std::vector<Outgoing> TakeEarly() override { return inner_->TakeEarly(); }
   Status SyncToDisk() override {
     {
@@ -100,6 +125,8 @@ class GatedEngine final : public RelayEngine {
   bool open_ = true;
   bool fail_ = false;
   int held_ = 0;
+  bool flushes_open_ = true;
+  int held_flushes_ = 0;
   std::atomic<std::uint64_t> syncs_done_{0};
 };
 
@@ -233,6 +260,108 @@ TEST_F(RelayServerTest, AnAcknowledgementWaitsForItsSyncAndThePushDoesNot) {
   ASSERT_TRUE(reply);
   EXPECT_TRUE(std::holds_alternative<protocol::RelayOk>(reply->body));
   EXPECT_GT(engine_->syncs_done(), syncs_before);
+}
+
+// No push waits for its turn's commit: neither those of the turn's first
+// pushes (written as their command is staged) nor the rest (written when the
+// turn ends, before the commit). Seventeen SENDs leave in one write, so the
+// relay takes them in one turn: eight to a queue nobody subscribed (commands
+// without pushes: they must not use up the pushes written at once), then
+// nine to two subscribed queues (one more than kImmediatePushes). With the
+// commit held, all nine pushes arrive and no SEND is acknowledged.
+TEST_F(RelayServerTest, ATurnsPushesDoNotWaitForItsCommit) {
+  ServerOptions options;
+  options.commit_interval = std::chrono::microseconds(0);  // each turn commits
+  StartServer(options);
+  RelayClient recipient(*address_);
+  ASSERT_TRUE(recipient.ok());
+  RelayQueue a, b, unread;
+  ASSERT_TRUE(MakeQueue(recipient, a) && MakeQueue(recipient, b) && MakeQueue(recipient, unread));
+  for (const RelayQueue* q : {&a, &b}) {
+    auto sub = SubscribeTo(recipient, *q);
+    ASSERT_TRUE(sub && std::holds_alternative<protocol::RelayOk>(sub->body));
+  }
+
+  // The sender: a bare channel, corked, so that its frames share one write.
+  asio::io_context sender_io{1};
+  crypto::SecretBytes open_psk(32);
+  protocol::SecureSessionConfig cfg;
+  cfg.kind = protocol::ChannelKind::kClientToRelay;
+  cfg.role = crypto::NoiseRole::kInitiator;
+  cfg.remote_static = address_->noise_key;
+  cfg.psk = &open_psk;
+  cfg.peer_versions = address_->versions;
+  std::shared_ptr<net::Channel> sender;
+  // Runs the sender's io_context until `done` or 10 s have passed.
+  auto pump = [&](auto done) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      sender_io.restart();
+      sender_io.run_for(10ms);
+    }
+  };
+  asio::co_spawn(
+      sender_io,
+      [&]() -> asio::awaitable<void> {
+        auto ch = co_await net::Channel::Connect("127.0.0.1", server_->port(), cfg,
+                                                 crypto::SystemRandom());
+        if (ch) sender = std::move(*ch);
+      },
+      asio::detached);
+  pump([&] { return sender != nullptr; });
+  ASSERT_TRUE(sender) << "the sender did not connect";
+  const ByteSpan h = sender->session().handshake_hash();
+  auto send = [&](const RelayQueue& q, std::uint8_t fill) {
+    const protocol::Id corr = RelayClient::NewCorrId();
+    protocol::SendMessage m;
+    m.sender_id = q.sender_id;
+    auto auth = protocol::RelayAuthMessage(h, corr, q.sender_id, protocol::RelayCommandCode::kSend);
+    ASSERT_TRUE(auth && crypto::Blake2bKeyed(q.send_key.expose(), *auth, m.mac));
+    m.blob = Bytes(protocol::kRelayBlobSizes[0], fill);
+    auto frame = protocol::SerializeTransportMessage(protocol::RelayCommand{corr, std::move(m)});
+    ASSERT_TRUE(frame && sender->TrySend(*frame));
+  };
+  engine_->HoldFlushes();
+  sender->Cork();
+  for (int i = 0; i < 8; ++i) ASSERT_NO_FATAL_FAILURE(send(unread, 0x50));
+  for (int i = 0; i < 9; ++i) ASSERT_NO_FATAL_FAILURE(send(i % 2 == 0 ? a : b, 0x60));
+  sender->Uncork();
+  ASSERT_EQ(sender->queued_bytes(), 0u) << "the seventeen SENDs were not written at once";
+
+  int to_a = 0;
+  int to_b = 0;
+  for (int i = 0; i < 9; ++i) {
+    auto push = recipient.NextPush(5s);
+    ASSERT_TRUE(push) << "push " << i + 1 << " of 9 waited for the commit";
+    auto* m = std::get_if<protocol::QueueMessage>(&push->body);
+    ASSERT_NE(m, nullptr);
+    EXPECT_EQ(m->blob, Bytes(protocol::kRelayBlobSizes[0], 0x60));
+    (m->recipient_id == a.recipient_id ? to_a : to_b) += 1;
+  }
+  EXPECT_EQ(to_a, 5);
+  EXPECT_EQ(to_b, 4);
+  // The commit is what the server thread is held in, so nothing was
+  // acknowledged: the sender has no reply.
+  ASSERT_TRUE(engine_->WaitForHeldFlush(5s));
+  std::size_t oks = 0;
+  sender->ReceiveEach(
+      [&](Bytes frame) {
+        auto msg = protocol::ParseTransportMessage(frame);
+        auto* reply = msg ? std::get_if<protocol::RelayReply>(&*msg) : nullptr;
+        if (reply && std::holds_alternative<protocol::RelayOk>(reply->body)) ++oks;
+        return true;
+      },
+      [](const Error&) {});
+  sender_io.restart();
+  sender_io.run_for(200ms);  // time for a wrong server to answer
+  EXPECT_EQ(oks, 0u) << "a SEND was acknowledged before its commit";
+
+  engine_->Open();
+  pump([&] { return oks == 17; });
+  EXPECT_EQ(oks, 17u);
+  sender->Close();
+  sender_io.restart();
+  sender_io.poll();
 }
 
 // A quiet ACK gets no reply; the next reply on its connection (here a GET,

@@ -118,6 +118,13 @@ class Channel : public std::enable_shared_from_this<Channel> {
   // this handler, instead of at the end of the turn (lower latency; more
   // system calls if several frames follow to the same peer in this turn).
   Status TrySendNow(ByteSpan plaintext);
+  // Several frames, possibly to several peers, each written now with one
+  // write per peer: Cork() each channel, TrySend() the frames, then Uncork()
+  // each, which writes what was queued unless a write is already waiting for
+  // the socket. A corked channel starts no write of its own.
+  void Cork() { corked_ = true; }
+  void Uncork();
+  bool corked() const { return corked_; }
 
   // Closes the socket; pending Receive/Send calls complete with kIo. Idempotent.
   void Close();
@@ -183,6 +190,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
   Clock::time_point write_deadline_ = Clock::time_point::max();
   bool open_ = true;
   bool writing_ = false;           // WriteStep() is posted or waiting for the socket
+  bool corked_ = false;            // Cork(): frames wait for Uncork()
   // The last read took less than the scratch buffer: the socket's receive
   // queue was empty then, so the next step waits for readability instead of
   // reading again (a read that would only say EAGAIN). asio's async_wait
