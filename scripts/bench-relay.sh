@@ -13,6 +13,9 @@
 # fixed 5,000 msg/s (p50) and 20,000 msg/s (p99); 10,000 idle connections
 # (handshake only, and with one subscription each); handshakes (ours against
 # the crypto floor; mosquitto has no TLS listener here, so no counterpart).
+# machine.txt records the machine first, with the time it takes to wake a
+# process blocked on the other core (wakeup_probe): both servers' p50 at a
+# fixed rate sits on it.
 # Every scenario is bounded (`timeout`); servers are stopped on exit (trap).
 # Figures are measured, never asserted (DESIGN §14); docs/benchmarks.md records
 # a run. Needs mosquitto (scripts/setup.sh --bench), taskset, two cores.
@@ -47,7 +50,7 @@ command -v taskset >/dev/null || die "taskset (util-linux) is missing"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 [ "$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt")" = Release ] ||
   die "$build is not a Release build"
-cmake --build "$build" -j2 --target rhizome-relay relay_load mosquitto_load
+cmake --build "$build" -j2 --target rhizome-relay relay_load mosquitto_load wakeup_probe
 relay_bin="$build/relay/rhizome-relay"
 relay_load="$build/tests/bench/relay_load"
 mosq_load="$build/tests/bench/mosquitto_load"
@@ -177,6 +180,9 @@ run_relay_only() {
   echo "kernel: $(uname -r); data dirs on: $(df -T "$tmp" | awk 'NR==2 {print $2 " (" $1 ")"}')"
   echo "mosquitto: $(mosquitto -h 2>/dev/null | sed -n 's/^mosquitto version /v/p' | head -1)"
   echo "uptime before: $(uptime)"
+  # The floor of both servers' p50 at a fixed rate: waking a process blocked
+  # on the other core (tests/bench/wakeup_probe.cc).
+  "$build/tests/bench/wakeup_probe" --rounds 1000 | sed -n 's/^gap/wake-up: gap/p'
 } | tee "$out/machine.txt"
 
 run_pair c100_max --connections 100 --rate 0

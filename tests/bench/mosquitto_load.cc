@@ -435,7 +435,7 @@ int RunLoad(Run& run) {
       }
       FlushDirty(run);
     }
-    // Sleep until the next tick, as relay_load's timer does. (Until 2026-11-30
+    // Sleep until the next tick, as relay_load's timer does. (Until 2026-11-29
     // this waited whole milliseconds, rounded down: 0 for most of every tick,
     // so the loop spun at 100% CPU and never slept through a delivery, which
     // relay_load does.)

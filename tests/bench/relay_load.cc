@@ -454,7 +454,7 @@ asio::awaitable<void> ReceiveLoop(Run& run, Conn& c) {
 // --tick-writes each: each written at once, so the latency of the first does
 // not include the sealing of the rest of the tick's sends, which no client
 // sending its own message has; batch: corked, all written when the tick has
-// issued them (as mosquitto_load --tick-writes batch). Until 2026-11-30 they
+// issued them (as mosquitto_load --tick-writes batch). Until 2026-11-29 they
 // were posted, written after every handler already queued (docs/benchmarks.md).
 asio::awaitable<void> Ticker(Run& run) {
   asio::steady_timer timer(run.io);
