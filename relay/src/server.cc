@@ -113,11 +113,20 @@ void RelayServer::StopSyncThread() {
 void RelayServer::OnSynced(std::uint64_t generation, bool ok) {
   if (failed_) return;
   if (!ok) return FailStop();
+  // Written now, not posted: a posted write would also hold back the pushes
+  // FlushNow() below writes to the same connections until after its commit.
+  std::vector<Outgoing> released;
   while (!held_.empty() && held_.front().generation <= generation) {
-    auto out = std::move(held_.front().out);
+    auto& out = held_.front().out;
+    if (released.empty()) {
+      released.swap(out);
+    } else {
+      released.insert(released.end(), std::make_move_iterator(out.begin()),
+                      std::make_move_iterator(out.end()));
+    }
     held_.pop_front();
-    Send(std::move(out));
   }
+  Send(std::move(released), SendMode::kNow);
   synced_generation_ = std::max(synced_generation_, generation);
   if (flush_deferred_ && !stopping_) FlushNow();
 }
@@ -290,10 +299,11 @@ bool RelayServer::HandleMessage(ConnectionId id, ByteSpan frame) {
     return pong && it->second->TrySend(*pong);
   }
   engine_.OnCommand(id, std::move(*command), UnixNow());
-  // Early in a turn its pushes leave now (engine.h TakeEarly): a delivery
-  // need not wait for the rest of the turn. Later in a long turn (under load)
-  // they leave at its end, where several frames for one connection share a
-  // write.
+  // Early in a turn its pushes leave now (engine.h TakeEarly), one write per
+  // connection: a delivery need not wait for the rest of the turn. Later in a
+  // long turn (under load) they leave at its end, before the commit, where
+  // several frames for one connection share a write. (The budget is checked
+  // before the command: one SUB may push a whole delivery window past it.)
   if (pushes_this_turn_ < kImmediatePushes) {
     auto early = engine_.TakeEarly();
     pushes_this_turn_ += early.size();
@@ -319,7 +329,7 @@ void RelayServer::FlushNow(bool force) {
   // Pushes first, written now: a delivery waits neither for the fsync
   // (engine.h TakeEarly) nor for this commit's journal write; the senders'
   // acknowledgements below do.
-  Send(engine_.TakeEarly(), SendMode::kBatchNow);
+  Send(engine_.TakeEarly(), SendMode::kNow);
   if (failed_) return;
   // Group commit: while a sync runs, keep staging into the open transaction
   // (its replies would wait for the next sync anyway); OnSynced() commits it.
@@ -396,7 +406,7 @@ void RelayServer::Send(std::vector<Outgoing> out, SendMode mode) {
     auto it = channels_.find(o.connection);
     if (it == channels_.end()) continue;
     net::Channel& ch = *it->second;
-    if (mode == SendMode::kBatchNow && !ch.corked()) {
+    if (mode == SendMode::kNow && !ch.corked()) {
       ch.Cork();
       corked_.push_back(it->second);
     }
@@ -404,8 +414,7 @@ void RelayServer::Send(std::vector<Outgoing> out, SendMode mode) {
     // write queue at once, and the plaintext is wiped then (a key statement
     // carries the access key).
     const Status serialized = protocol::SerializeTransportMessageInto(std::move(o.reply), wire_);
-    const bool sent =
-        serialized && (mode == SendMode::kNow ? ch.TrySendNow(wire_) : ch.TrySend(wire_));
+    const bool sent = serialized && ch.TrySend(wire_);
     crypto::Wipe(wire_);
     // A client that does not read its replies fills its queue: cut it off
     // rather than buffer without bound.

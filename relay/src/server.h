@@ -53,9 +53,9 @@ inline constexpr std::uint64_t kMaxUnsyncedCommits = 4;
 inline constexpr std::size_t kMaxPendingReplyBytes = 4u << 20;
 
 // A turn's first pushes are written to their sockets as soon as their
-// command is staged (net::Channel::TrySendNow); after that (a long turn: the
-// relay is busy) they are queued, and at the turn's end written before the
-// commit, one write per connection (net::Channel::Cork). Counted in pushes,
+// command is staged; after that (a long turn: the relay is busy) they are
+// queued, and at the turn's end written before the commit; either way one
+// write per connection (net::Channel::Cork). Counted in pushes,
 // not commands: the ACKs that arrive ahead of a burst of SENDs must not use
 // up the budget. Measured at 1,000 connections: sending every push at once
 // cost 10-25% more CPU per message at the maximal rate; sending none before
@@ -126,9 +126,9 @@ class RelayServer {
   void ArmCommitTimer(std::chrono::steady_clock::time_point due);
   // Serializes and sends; closes a connection whose send queue is full.
   // kEndOfTurn: each channel writes once after this handler (posted);
-  // kNow: the first frame to an idle channel is written here, each further
-  // one in its own write; kBatchNow: written here, one write per channel.
-  enum class SendMode : std::uint8_t { kEndOfTurn, kNow, kBatchNow };
+  // kNow: written before Send returns, one write per channel (corked), unless
+  // a write is already pending on that channel (then the frames join it).
+  enum class SendMode : std::uint8_t { kEndOfTurn, kNow };
   void Send(std::vector<Outgoing> out, SendMode mode = SendMode::kEndOfTurn);
   // Group commit (Durability::kFsyncByCaller, engine.h): the replies of a
   // turn that committed wait in held_ until the sync thread has run
@@ -188,7 +188,7 @@ class RelayServer {
   ServerCounters counters_;
   std::size_t commands_since_flush_ = 0;  // staged since the last commit
   std::size_t pushes_this_turn_ = 0;      // sent at once since the last FlushNow()
-  std::vector<std::shared_ptr<net::Channel>> corked_;  // Send(kBatchNow) scratch
+  std::vector<std::shared_ptr<net::Channel>> corked_;  // Send(kNow) scratch
   Bytes wire_;  // Send(): each reply is serialized here, sealed by its channel, wiped
   asio::ip::tcp::acceptor metrics_acceptor_;
   // Shared with each metrics coroutine, which decrements it when it ends even

@@ -10,9 +10,10 @@
 // answers each delivered QoS 1 message with PUBACK (our ACK). The payload
 // carries the send time, the sender's index and a sequence number, as in
 // relay_load. Maximal rate (--rate 0: --window messages per client sent and
-// not yet delivered) or a fixed total rate (1 ms ticks, round-robin, each
-// publish written as soon as it is made, or with --tick-writes batch all at
-// the end of the tick, as relay_load);
+// not yet delivered) or a fixed total rate (1 ms ticks, round-robin). Each
+// publish is written at once, inside mosquitto_publish (a client that is not
+// threaded, outside a callback: `strace -k -e trace=write` shows the write
+// under mosquitto_publish_v5), as relay_load --tick-writes each does.
 // --warmup, then the measured window (--duration or --messages), then a
 // bounded drain. Reported, for the window only: deliveries per second,
 // mosquitto's CPU (utime + stime, /proc/<--server-pid>/stat) per delivered
@@ -108,7 +109,6 @@ struct Options {
   std::size_t connections = 100;
   double rate = 0;
   std::size_t window = 8;
-  std::string tick_writes = "each";  // fixed rate: each publish written at once, or the tick's batch
   double duration = 10;
   std::uint64_t messages = 0;
   double warmup = 2;
@@ -408,7 +408,6 @@ int RunLoad(Run& run) {
   }
   auto probe_due = Clock::now() + kLagProbeInterval;
   // One loop for every phase; the rate ticker and the lag probe run inside it.
-  const bool each = run.opt.tick_writes == "each";
   auto step = [&] {
     if (Clock::now() >= probe_due) {
       if (run.phase == Phase::kMeasure && run.stats.loop_lag_us.size() < kMaxLatencySamples) {
@@ -429,9 +428,7 @@ int RunLoad(Run& run) {
           ++run.stats.skipped;
           continue;
         }
-        // --tick-writes each: written at once, so the first publish of a
-        // tick does not wait for the rest (as relay_load's ticker).
-        if (PublishOne(run, c) && each) FlushDirty(run);
+        PublishOne(run, c);
       }
       FlushDirty(run);
     }
@@ -506,11 +503,10 @@ int RunLoad(Run& run) {
               drained ? "drained" : "NOT drained");
   std::printf(
       "RESULT tool=mosquitto_load mode=load label=%s conns=%zu rate_target=%.0f window=%zu "
-      "tick_writes=%s "
       "seconds=%.2f delivered=%" PRIu64 " msg_per_s=%.0f cpu_us_per_msg=%.2f server_cpu_pct=%.0f "
       "load_cpu_pct=%.0f p50_us=%.0f p99_us=%.0f load_lag_p99_us=%.0f rss_before_kib=%" PRId64 " rss_after_kib=%" PRId64
       " errors=%" PRIu64 " skipped=%" PRIu64 " refused=0 closed=%zu drained=%d\n",
-      run.opt.label.c_str(), n, run.opt.rate, run.opt.window, run.opt.tick_writes.c_str(), seconds, s.delivered_window, rate,
+      run.opt.label.c_str(), n, run.opt.rate, run.opt.window, seconds, s.delivered_window, rate,
       cpu_per_msg, server_util, self_util, p50, p99, lag99, rss_before, rss_after, s.publish_failed,
       s.skipped, dead, drained ? 1 : 0);
   return (dead == 0 && s.publish_failed == 0) ? 0 : 1;
@@ -674,9 +670,6 @@ int main(int argc, char** argv) {
   app.add_option("--rate", opt.rate, "Load: total msg/s, spread evenly; 0 = maximal (default)");
   app.add_option("--window", opt.window,
                  "Load: most messages per client sent and not yet delivered (default 8)");
-  app.add_option("--tick-writes", opt.tick_writes,
-                 "Fixed rate: each publish written at once ('each', default) or the tick's 'batch' at its end")
-      ->check(CLI::IsMember({"each", "batch"}));
   app.add_option("--duration", opt.duration, "Seconds measured (default 10)");
   app.add_option("--messages", opt.messages, "Load: end the window after this many deliveries");
   app.add_option("--warmup", opt.warmup, "Seconds of load before the window (default 2)");

@@ -22,8 +22,8 @@
 //    - fixed rate (--rate R msg/s in total): a 1 ms ticker issues the sends due
 //      so far, round-robin over the connections (so each gets R/N per second),
 //      each written as soon as it is made, as a client sending one message
-//      would (--tick-writes each, the default), or all at the end of the
-//      tick (--tick-writes batch); mosquitto_load has the same option;
+//      would and as libmosquitto writes each publish (--tick-writes each, the
+//      default), or all at the end of the tick (--tick-writes batch);
 //      a send that would exceed --window undelivered messages on its
 //      connection is skipped and counted.
 //    Phases: set-up (not measured), --warmup seconds, then the measured window
@@ -453,9 +453,10 @@ asio::awaitable<void> ReceiveLoop(Run& run, Conn& c) {
 // Fixed rate: every tick, issue the sends due since the start, round-robin.
 // --tick-writes each: each written at once, so the latency of the first does
 // not include the sealing of the rest of the tick's sends, which no client
-// sending its own message has; batch: corked, all written when the tick has
-// issued them (as mosquitto_load --tick-writes batch). Until 2026-11-29 they
-// were posted, written after every handler already queued (docs/benchmarks.md).
+// sending its own message has (libmosquitto writes each publish inside
+// mosquitto_publish, so mosquitto_load does the same); batch: corked, all
+// written when the tick has issued them. Until 2026-11-29 they were posted,
+// written after every handler already queued (docs/benchmarks.md).
 asio::awaitable<void> Ticker(Run& run) {
   asio::steady_timer timer(run.io);
   const auto start = Clock::now();

@@ -332,8 +332,9 @@ TEST_F(ChannelTest, TrySendNowWritesBeforeReturning) {
 
 // A corked channel writes nothing, not even for TrySendNow, and no write is
 // posted for later; Uncork() writes every queued frame before it returns,
-// in order (the relay corks the pushes of a turn's end, relay_load a tick's
-// sends). On a closed channel Uncork() writes nothing.
+// in order (the relay corks the frames of each Send, relay_load a tick's
+// sends). Frames corked behind a pending posted write join that write.
+// On a closed channel Uncork() writes nothing.
 TEST_F(ChannelTest, UncorkWritesWhatCorkHeld) {
   EchoServer server(ChannelKind::kClientToRelay, server_key_, &open_psk_, ChannelLimits{});
   auto run = [&]() -> asio::awaitable<int> {
@@ -356,13 +357,30 @@ TEST_F(ChannelTest, UncorkWritesWhatCorkHeld) {
     if (back && *back == first) ++ok;
     back = co_await (*ch)->Receive();
     if (back && *back == second) ++ok;
+
+    // Behind a posted write: Uncork writes nothing itself; both frames
+    // leave with the posted write, in order.
+    if ((*ch)->TrySend(first)) ++ok;
     (*ch)->Cork();
+    if ((*ch)->TrySend(second)) ++ok;
+    const std::size_t both = (*ch)->queued_bytes();
+    (*ch)->Uncork();
+    if (both > 0 && (*ch)->queued_bytes() == both) ++ok;
+    back = co_await (*ch)->Receive();
+    if (back && *back == first) ++ok;
+    back = co_await (*ch)->Receive();
+    if (back && *back == second) ++ok;
+
+    // Closed while corked: the queued frame is never written.
+    (*ch)->Cork();
+    if ((*ch)->TrySend(first)) ++ok;
+    const std::size_t left = (*ch)->queued_bytes();
     (*ch)->Close();
     (*ch)->Uncork();
-    if (!(*ch)->TrySend(first)) ++ok;  // closed: refused
+    if (left > 0 && (*ch)->queued_bytes() == left) ++ok;
     co_return ok;
   };
-  EXPECT_EQ(RunClient(run()), 6);
+  EXPECT_EQ(RunClient(run()), 12);
 }
 
 // A raw TCP peer that misbehaves, while a well-behaved client keeps working.

@@ -12,8 +12,10 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "relay_client.h"
 #include "relay_keys.h"
@@ -51,11 +53,25 @@ class GatedEngine final : public RelayEngine {
     }
     cv_.notify_all();
   }
-  // Flush() blocks the server's thread until Open(): what reaches a client
-  // meanwhile left before the commit.
-  void HoldFlushes() {
+  // From now on, the first Flush() after `commands` more commands blocks the
+  // server's thread until Open(): what reaches a client meanwhile left before
+  // that commit. Flushes before it pass (and are counted), and the size of
+  // every TakeEarly() hand-out is recorded.
+  void HoldFlushes(std::size_t commands) {
     std::lock_guard<std::mutex> lock(mu_);
     flushes_open_ = false;
+    hold_after_ = commands;
+    commands_since_hold_ = 0;
+    flushes_passed_ = 0;
+    early_sizes_.clear();
+  }
+  std::vector<std::size_t> early_sizes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return early_sizes_;
+  }
+  int flushes_passed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return flushes_passed_;
   }
   bool WaitForHeldFlush(std::chrono::milliseconds deadline) {
     std::unique_lock<std::mutex> lock(mu_);
@@ -85,12 +101,18 @@ class GatedEngine final : public RelayEngine {
   void OnDisconnect(ConnectionId connection) override { inner_->OnDisconnect(connection); }
   void OnCommand(ConnectionId connection, protocol::RelayCommand command,
                  std::uint64_t now) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++commands_since_hold_;
+    }
     inner_->OnCommand(connection, std::move(command), now);
   }
   Result<std::vector<Outgoing>> Flush(std::uint64_t now) override {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      if (!flushes_open_) {
+      if (!flushes_open_ && commands_since_hold_ < hold_after_) {
+        ++flushes_passed_;
+      } else if (!flushes_open_) {
         ++held_flushes_;
         cv_.notify_all();
         cv_.wait(lock, [this] { return flushes_open_; });
@@ -99,7 +121,12 @@ class GatedEngine final : public RelayEngine {
     }
     return inner_->Flush(now);
   }
-  std::vector<Outgoing> TakeEarly() override { return inner_->TakeEarly(); }
+  std::vector<Outgoing> TakeEarly() override {
+    auto early = inner_->TakeEarly();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!flushes_open_) early_sizes_.push_back(early.size());
+    return early;
+  }
   Status SyncToDisk() override {
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -127,6 +154,10 @@ class GatedEngine final : public RelayEngine {
   int held_ = 0;
   bool flushes_open_ = true;
   int held_flushes_ = 0;
+  std::size_t hold_after_ = 0;
+  std::size_t commands_since_hold_ = 0;
+  int flushes_passed_ = 0;
+  std::vector<std::size_t> early_sizes_;
   std::atomic<std::uint64_t> syncs_done_{0};
 };
 
@@ -262,13 +293,14 @@ TEST_F(RelayServerTest, AnAcknowledgementWaitsForItsSyncAndThePushDoesNot) {
   EXPECT_GT(engine_->syncs_done(), syncs_before);
 }
 
-// No push waits for its turn's commit: neither those of the turn's first
-// pushes (written as their command is staged) nor the rest (written when the
-// turn ends, before the commit). Seventeen SENDs leave in one write, so the
-// relay takes them in one turn: eight to a queue nobody subscribed (commands
+// No push waits for its turn's commit: neither the turn's first pushes
+// (written as their command is staged) nor the rest (written when the turn
+// ends, before the commit). Seventeen SENDs leave in one write, so the relay
+// takes them in one turn: eight to a queue nobody subscribed (commands
 // without pushes: they must not use up the pushes written at once), then
 // nine to two subscribed queues (one more than kImmediatePushes). With the
-// commit held, all nine pushes arrive and no SEND is acknowledged.
+// commit held, all nine pushes arrive and no SEND is acknowledged; the
+// commands handed out eight pushes and the turn's end the ninth.
 TEST_F(RelayServerTest, ATurnsPushesDoNotWaitForItsCommit) {
   ServerOptions options;
   options.commit_interval = std::chrono::microseconds(0);  // each turn commits
@@ -321,7 +353,7 @@ TEST_F(RelayServerTest, ATurnsPushesDoNotWaitForItsCommit) {
     auto frame = protocol::SerializeTransportMessage(protocol::RelayCommand{corr, std::move(m)});
     ASSERT_TRUE(frame && sender->TrySend(*frame));
   };
-  engine_->HoldFlushes();
+  engine_->HoldFlushes(17);
   sender->Cork();
   for (int i = 0; i < 8; ++i) ASSERT_NO_FATAL_FAILURE(send(unread, 0x50));
   for (int i = 0; i < 9; ++i) ASSERT_NO_FATAL_FAILURE(send(i % 2 == 0 ? a : b, 0x60));
@@ -343,6 +375,13 @@ TEST_F(RelayServerTest, ATurnsPushesDoNotWaitForItsCommit) {
   // The commit is what the server thread is held in, so nothing was
   // acknowledged: the sender has no reply.
   ASSERT_TRUE(engine_->WaitForHeldFlush(5s));
+  if (engine_->flushes_passed() == 0) {  // one turn, as intended (not if TCP split the write)
+    const auto sizes = engine_->early_sizes();
+    ASSERT_FALSE(sizes.empty());
+    EXPECT_EQ(sizes.back(), 1u) << "the turn's end handed out other than the ninth push";
+    EXPECT_EQ(std::accumulate(sizes.begin(), sizes.end() - 1, std::size_t{0}), 8u)
+        << "the commands did not hand out kImmediatePushes pushes";
+  }
   std::size_t oks = 0;
   sender->ReceiveEach(
       [&](Bytes frame) {

@@ -120,8 +120,10 @@ class Channel : public std::enable_shared_from_this<Channel> {
   Status TrySendNow(ByteSpan plaintext);
   // Several frames, possibly to several peers, each written now with one
   // write per peer: Cork() each channel, TrySend() the frames, then Uncork()
-  // each, which writes what was queued unless a write is already waiting for
-  // the socket. A corked channel starts no write of its own.
+  // each, which writes what was queued unless a write is already pending (a
+  // posted one, or one waiting for the socket: the frames then join it). A
+  // corked channel starts no write of its own: cork and uncork within one
+  // handler, and never co_await Send() or Shutdown() while corked.
   void Cork() { corked_ = true; }
   void Uncork();
   bool corked() const { return corked_; }
