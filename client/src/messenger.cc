@@ -177,7 +177,8 @@ struct Messenger::Impl {
   std::map<std::string, std::unique_ptr<RelayPort>> cache;
   // Queues subscribed (SUB) on each cached connection.
   std::map<std::string, std::set<protocol::Id>> subscribed;
-  // RelayPort::quiet_acks_refused() of each cached connection when last looked at.
+  // RelayPort::quiet_acks_refused() of each cached connection when last looked
+  // at; forgotten with the connection (a new one counts from zero).
   std::map<std::string, std::size_t> quiet_refused_seen;
   ConnectFn connect;
 
@@ -237,6 +238,7 @@ struct Messenger::Impl {
       if (it->second->CheckOpen()) return it->second.get();
       cache.erase(it);
       subscribed.erase(relay);
+      quiet_refused_seen.erase(relay);  // a new connection counts from zero
     }
     auto addr = protocol::ParseRelayAddress(relay);
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(links.deadline -
@@ -257,6 +259,7 @@ struct Messenger::Impl {
     auto [pos, inserted] = cache.emplace(relay, std::move(**link));
     (void)inserted;
     subscribed[relay].clear();
+    quiet_refused_seen.erase(relay);
     return pos->second.get();
   }
 
@@ -312,8 +315,10 @@ struct Messenger::Impl {
         node.key() = f.address;
         cache.insert(std::move(node));
         subscribed[f.address] = std::move(subscribed[old_text]);
+        quiet_refused_seen[f.address] = quiet_refused_seen[old_text];  // the same connection
       }
       subscribed.erase(old_text);
+      quiet_refused_seen.erase(old_text);
       reconnect.erase(old_text);
     }
     return {};

@@ -403,6 +403,39 @@ TEST_F(RelayServerTest, ATurnsPushesDoNotWaitForItsCommit) {
   sender_io.poll();
 }
 
+// An answer that comes after its caller gave up is dropped on arrival: more
+// late Oks than kMaxRelayLinkPendingReplies neither fill the link's inbox
+// (which would cut the link) nor stand in for the next call's answer.
+TEST_F(RelayServerTest, TheLinkDropsAnswersThatCameTooLate) {
+  StartServer();
+  RelayClient c(*address_);
+  ASSERT_TRUE(c.ok());
+  RelayQueue q;
+  ASSERT_TRUE(MakeQueue(c, q));
+  engine_->Close();  // every Ok now waits for a sync held at the gate
+  const Bytes blob(protocol::kRelayBlobSizes[0], 0x47);
+  const std::size_t late = client::kMaxRelayLinkPendingReplies + 44;
+  std::size_t gave_up = 0;
+  for (std::size_t i = 0; i < late; ++i) {
+    const protocol::Id corr = RelayClient::NewCorrId();
+    auto reply = c.CallWithCorr(
+        corr,
+        protocol::SendMessage{
+            q.sender_id, c.Mac(q.send_key.expose(), corr, q.sender_id, protocol::RelayCommandCode::kSend),
+            blob},
+        1ms);
+    if (!reply) ++gave_up;
+  }
+  EXPECT_EQ(gave_up, late) << "answered although the sync was held";
+  ASSERT_TRUE(engine_->WaitForHeldSync(5s));
+  engine_->Open();
+  // Its answer comes after all the late ones on the connection.
+  auto reply = SendTo(c, q, blob);
+  ASSERT_TRUE(reply) << "the link was cut, or the answer lost among the late ones";
+  EXPECT_TRUE(std::holds_alternative<protocol::RelayOk>(reply->body));
+  EXPECT_TRUE(c.link().is_open());
+}
+
 // A quiet ACK gets no reply; the next reply on its connection (here a GET,
 // a read that stages nothing) waits until the deletion's commit is synced,
 // so any answer after a quiet ACK means its deletion is durable.
