@@ -15,8 +15,8 @@
 //    (i+1) mod N; every delivery pushed to a subscriber is ACKed at
 //    once (a quiet ACK, as the client's messenger sends it: no reply on
 //    success; --ack answered asks for the Ok). The blob carries the send
-//    time (steady clock), the sender's index and a sequence number, so latency is send -> push received, all in this
-//    process.
+//    time (steady clock), the sender's index and a sequence number, so
+//    latency is send -> push received, all in this process.
 //    - maximal rate (--rate 0): each connection keeps --window messages sent
 //      and not yet delivered, refilling on each delivery;
 //    - fixed rate (--rate R msg/s in total): a 1 ms ticker issues the sends due

@@ -306,8 +306,8 @@ TEST_F(ChannelTest, AFrameThatArrivesBetweenReceivesIsStillDelivered) {
 }
 
 // TrySend leaves the frame for a write at the end of the turn; TrySendNow
-// writes it at once when nothing else is being written (the relay uses it for
-// the first pushes of a turn). Both arrive.
+// writes it at once when nothing else is being written (relay_load uses it
+// for its fixed-rate sends). Both arrive.
 TEST_F(ChannelTest, TrySendNowWritesBeforeReturning) {
   EchoServer server(ChannelKind::kClientToRelay, server_key_, &open_psk_, ChannelLimits{});
   auto run = [&]() -> asio::awaitable<int> {
