@@ -1,10 +1,10 @@
 // Fuzz target: two profiles talking through client::Messenger (real SQLCipher
 // profiles, real first contact, ratchet, path seals, dedup, receipts), with
 // the network in the fuzzer's hands. The relay is an in-memory model of the
-// relay's queue semantics (client/include/rhizome/client/relay_port.h: GET
-// returns the oldest message until ACKed; SEND needs the queue's send key),
-// which the fuzzer can damage: drop, duplicate, reorder, replay and corrupt
-// stored blobs. Either side can be restarted from its database at any point.
+// relay's queue semantics (tests/support/memory_relay.h, after
+// client/include/rhizome/client/relay_port.h: GET returns the oldest message
+// until ACKed; SEND needs the queue's send key), which the fuzzer can damage:
+// drop, duplicate, reorder, replay and corrupt stored blobs. Either side can be restarted from its database at any point.
 //
 // Input: after a fixed first contact (invite, accept, four passes), a
 // sequence of operations, each an opcode byte (modulo 12) and one operand:
@@ -34,17 +34,15 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <deque>
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "memory_relay.h"
 #include "rhizome/client/messenger.h"
-#include "rhizome/client/relay_port.h"
 #include "rhizome/crypto/hash.h"
 #include "rhizome/crypto/init.h"
 #include "rhizome/crypto/random.h"
@@ -69,149 +67,8 @@ constexpr std::size_t kMaxMessagesPerSide = 24;
     }                                                                        \
   } while (0)
 
-// The relay's queues, in memory. One instance serves every "connection".
-struct FakeRelay {
-  struct Queue {
-    protocol::PublicKey recipient_key{};
-    protocol::Id sender_id{};
-    Bytes send_key;  // empty until KEY
-    std::deque<std::pair<protocol::Id, Bytes>> messages;
-  };
-  std::map<protocol::Id, Queue> by_recipient;
-  std::map<protocol::Id, protocol::Id> sender_to_recipient;
-  std::uint64_t next = 1;
-  bool up = true;
-
-  protocol::Id NewId() {
-    protocol::Id id{};
-    for (std::size_t i = 0; i < 8; ++i) id[i] = static_cast<std::uint8_t>(next >> (8 * i));
-    id[15] = 0x5a;
-    ++next;
-    return id;
-  }
-  std::vector<std::pair<protocol::Id, std::size_t>> AllBlobs() const {
-    std::vector<std::pair<protocol::Id, std::size_t>> out;
-    for (const auto& [rid, q] : by_recipient) {
-      for (std::size_t i = 0; i < q.messages.size(); ++i) out.emplace_back(rid, i);
-    }
-    return out;
-  }
-};
-
-const Error kNotFound{Errc::kNotFound, "no such queue or not authorized"};
-
-class FakePort final : public client::RelayPort {
- public:
-  explicit FakePort(FakeRelay& relay) : relay_(relay) {}
-  std::set<protocol::Id> subscribed_;
-  std::size_t quiet_refused_ = 0;
-  std::set<std::pair<protocol::Id, protocol::Id>> pushed_;  // (queue, message) pushed here
-  bool CheckOpen() override { return relay_.up; }
-  Result<client::NewQueueResult> NewQueue(const crypto::Ed25519KeyPair& recipient) override {
-    client::NewQueueResult r{relay_.NewId(), relay_.NewId()};
-    FakeRelay::Queue q;
-    q.recipient_key = recipient.public_key;
-    q.sender_id = r.sender_id;
-    relay_.by_recipient[r.recipient_id] = std::move(q);
-    relay_.sender_to_recipient[r.sender_id] = r.recipient_id;
-    return r;
-  }
-  Status SetQueueKey(const protocol::Id& rid, const crypto::Ed25519KeyPair& recipient,
-                     ByteSpan send_key) override {
-    auto it = relay_.by_recipient.find(rid);
-    if (it == relay_.by_recipient.end() || it->second.recipient_key != recipient.public_key ||
-        !it->second.send_key.empty()) {
-      return kNotFound;
-    }
-    it->second.send_key.assign(send_key.begin(), send_key.end());
-    return {};
-  }
-  Result<client::NewQueueResult> CreateQueue(const crypto::Ed25519KeyPair& recipient,
-                                             ByteSpan send_key) override {
-    auto r = NewQueue(recipient);
-    if (!r) return r;
-    RHIZOME_TRY(SetQueueKey(r->recipient_id, recipient, send_key));
-    return r;
-  }
-  Status Send(const protocol::Id& sender_id, ByteSpan send_key, const Bytes& blob) override {
-    auto s = relay_.sender_to_recipient.find(sender_id);
-    if (s == relay_.sender_to_recipient.end()) return kNotFound;
-    auto& q = relay_.by_recipient[s->second];
-    if (q.send_key.empty() || !std::equal(send_key.begin(), send_key.end(), q.send_key.begin(),
-                                          q.send_key.end())) {
-      return kNotFound;
-    }
-    FUZZ_CHECK(protocol::IsRelayBlobSize(blob.size()));
-    q.messages.emplace_back(relay_.NewId(), blob);
-    return {};
-  }
-  Result<std::optional<protocol::QueueMessage>> Get(const protocol::Id& rid,
-                                                    const crypto::SecretBytes&) override {
-    auto it = relay_.by_recipient.find(rid);
-    if (it == relay_.by_recipient.end()) return kNotFound;
-    if (it->second.messages.empty()) return std::optional<protocol::QueueMessage>();
-    protocol::QueueMessage m;
-    m.recipient_id = rid;
-    m.message_id = it->second.messages.front().first;
-    m.blob = it->second.messages.front().second;
-    return std::optional<protocol::QueueMessage>(std::move(m));
-  }
-  Status Ack(const protocol::Id& rid, const protocol::Id& message_id) override {
-    auto it = relay_.by_recipient.find(rid);
-    if (it == relay_.by_recipient.end()) return kNotFound;
-    auto& msgs = it->second.messages;
-    for (auto m = msgs.begin(); m != msgs.end(); ++m) {
-      if (m->first == message_id) {
-        msgs.erase(m);
-        break;
-      }
-    }
-    return {};
-  }
-  // A quiet ACK: a refusal never reaches the caller (RelayLink drops it and
-  // counts it, and the messenger then subscribes afresh).
-  Status AckQuietly(const protocol::Id& rid, const protocol::Id& message_id) override {
-    if (!Ack(rid, message_id)) ++quiet_refused_;
-    return {};
-  }
-  std::size_t quiet_acks_refused() const override { return quiet_refused_; }
-  // SUB: (re)starts delivery of the queue's stored messages on this port.
-  Status Subscribe(const protocol::Id& rid, const crypto::SecretBytes&) override {
-    if (relay_.by_recipient.count(rid) == 0) return kNotFound;
-    subscribed_.insert(rid);
-    for (auto it = pushed_.begin(); it != pushed_.end();) {
-      it = it->first == rid ? pushed_.erase(it) : std::next(it);
-    }
-    return {};
-  }
-  // The oldest message of a subscribed queue not yet pushed on this port.
-  Result<std::optional<protocol::QueueMessage>> NextPushed(std::chrono::milliseconds) override {
-    for (const auto& rid : subscribed_) {
-      auto it = relay_.by_recipient.find(rid);
-      if (it == relay_.by_recipient.end()) continue;
-      for (const auto& [mid, blob] : it->second.messages) {
-        if (pushed_.count({rid, mid}) != 0) continue;
-        pushed_.insert({rid, mid});
-        protocol::QueueMessage m;
-        m.recipient_id = rid;
-        m.message_id = mid;
-        m.blob = blob;
-        return std::optional<protocol::QueueMessage>(std::move(m));
-      }
-    }
-    return std::optional<protocol::QueueMessage>();
-  }
-  Status DeleteQueue(const protocol::Id& rid, const crypto::SecretBytes&) override {
-    auto it = relay_.by_recipient.find(rid);
-    if (it == relay_.by_recipient.end()) return kNotFound;
-    relay_.sender_to_recipient.erase(it->second.sender_id);
-    relay_.by_recipient.erase(it);
-    return {};
-  }
-
- private:
-  FakeRelay& relay_;
-};
+using testing::ConnectTo;
+using testing::MemoryRelay;
 
 struct Side {
   fs::path dir;
@@ -228,26 +85,18 @@ struct Side {
 
 const ByteSpan kPass = AsBytes("fuzz");
 
-client::Messenger::ConnectFn Connector(FakeRelay& relay) {
-  return [&relay](const protocol::RelayAddress&, std::uint64_t,
-                  std::chrono::milliseconds) -> Result<std::unique_ptr<client::RelayPort>> {
-    if (!relay.up) return Error{Errc::kIo, "relay unreachable"};
-    return std::unique_ptr<client::RelayPort>(std::make_unique<FakePort>(relay));
-  };
-}
-
-void Open(Side& s, FakeRelay& relay) {
+void Open(Side& s, MemoryRelay& relay) {
   s.messenger.reset();
   s.profile.reset();
   auto p = storage::Profile::Open(s.dir, kPass);
   FUZZ_CHECK(p.ok());
   s.profile.emplace(std::move(*p));
-  auto m = client::Messenger::Open(*s.profile, s.rng, Connector(relay), [&s] { return s.clock; });
+  auto m = client::Messenger::Open(*s.profile, s.rng, ConnectTo(relay), [&s] { return s.clock; });
   FUZZ_CHECK(m.ok());
   s.messenger.emplace(std::move(*m));
 }
 
-void Create(Side& s, FakeRelay& relay, const std::string& relay_text) {
+void Create(Side& s, MemoryRelay& relay, const std::string& relay_text) {
   {
     auto p = storage::Profile::Create(s.dir, kPass, crypto::Argon2idParams{1, 8192}, s.rng);
     FUZZ_CHECK(p.ok());
@@ -281,15 +130,7 @@ std::vector<std::string> Incoming(Side& s, const Side& peer) {
 }
 
 std::string RelayText() {
-  // A fixed, valid address (never dialled: the connector is in memory).
-  protocol::RelayAddress a;
-  a.noise_key.fill(9);
-  auto kp = crypto::Ed25519FromSeed(ByteArray<32>{});
-  a.signing_key = kp->public_key;
-  a.host = "127.0.0.1";
-  a.port = 7750;
-  a.versions = {1};
-  auto text = protocol::FormatRelayAddress(a);
+  auto text = testing::MemoryRelayAddressText();
   FUZZ_CHECK(text.ok());
   return *text;
 }
@@ -308,7 +149,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(mkdtemp(templ.data()) != nullptr);
   const fs::path root = templ;
   {
-    FakeRelay relay;
+    MemoryRelay relay;
     Side a(root / "a", "Fuzz A", 1);
     Side b(root / "b", "Fuzz B", 2);
     Create(a, relay, relay_text);
@@ -371,6 +212,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       Incoming(a, b);  // the invariants hold at every step
       Incoming(b, a);
+      FUZZ_CHECK(relay.bad_blob_sizes == 0);
     }
 
     // Healing: no more damage; retries become due; passes until quiet.

@@ -6,11 +6,11 @@
 // that connection, so that its next pass subscribes every queue afresh (a SUB
 // restarts delivery from the oldest stored message). The message then comes
 // again, is dropped as a duplicate (shown once) and is acknowledged.
-// Real profiles (SQLCipher), a real first contact and ratchet; the relay is an
-// in-memory model of its queue semantics, trimmed from
-// tests/fuzz/messenger_fuzz.cc (which covers this path only among random
-// schedules), that counts SUBs and pushes per queue and refuses the quiet
-// ACKs a test asks it to. Every pass is a single round (max_rounds = 1), so
+// Real profiles (SQLCipher), a real first contact and ratchet; the relay is
+// the in-memory model of its queue semantics that tests/fuzz/messenger_fuzz.cc
+// uses too (tests/support/memory_relay.h; the fuzz target covers this path
+// only among random schedules), which counts SUBs and pushes per queue and
+// refuses the quiet ACKs a test asks it to. Every pass is a single round (max_rounds = 1), so
 // "the next pass" is exactly one more Receive.
 #include "rhizome/client/messenger.h"
 
@@ -18,26 +18,17 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <filesystem>
-#include <iterator>
-#include <map>
-#include <memory>
 #include <optional>
 #include <set>
 #include <string>
-#include <utility>
 #include <vector>
 
-#include "rhizome/client/relay_port.h"
+#include "memory_relay.h"
 #include "rhizome/crypto/init.h"
 #include "rhizome/crypto/random.h"
-#include "rhizome/crypto/sign.h"
 #include "rhizome/protocol/identity.h"
-#include "rhizome/protocol/relay_address.h"
-#include "rhizome/protocol/relay_messages.h"
 #include "rhizome/storage/identity_store.h"
 #include "rhizome/storage/profile.h"
 #include "test_support.h"
@@ -49,221 +40,14 @@ namespace fs = std::filesystem;
 
 constexpr auto kSyncTimeout = std::chrono::seconds(30);
 
-// One stored message: its queue (the recipient id) and its message id.
-using StoredMessage = std::pair<protocol::Id, protocol::Id>;
-
-// The relay's queues, in memory. One instance serves every connection (each
-// messenger gets its own FakePort on it).
-struct FakeRelay {
-  struct Queue {
-    protocol::PublicKey recipient_key{};
-    protocol::Id sender_id{};
-    Bytes send_key;  // empty until KEY
-    std::deque<std::pair<protocol::Id, Bytes>> messages;
-  };
-  std::map<protocol::Id, Queue> by_recipient;
-  std::map<protocol::Id, protocol::Id> sender_to_recipient;
-  std::uint64_t next = 1;
-
-  // What the tests look at: SUBs per queue and pushes per message, over all
-  // connections (a queue has one reader, so these are that reader's), and
-  // quiet ACKs refused (over all connections).
-  std::map<protocol::Id, int> subscribes;
-  std::map<StoredMessage, int> pushes;
-  int quiet_acks_refused = 0;
-  // What the tests set: how many more quiet ACKs to refuse, per queue; and
-  // the connection generation (raising it closes every open port).
-  std::map<protocol::Id, int> refuse_quiet_acks;
-  int generation = 0;
-  int connects = 0;
-
-  protocol::Id NewId() {
-    protocol::Id id{};
-    for (std::size_t i = 0; i < 8; ++i) id[i] = static_cast<std::uint8_t>(next >> (8 * i));
-    id[15] = 0x5a;
-    ++next;
-    return id;
-  }
-  std::set<StoredMessage> Stored() const {
-    std::set<StoredMessage> out;
-    for (const auto& [rid, q] : by_recipient) {
-      for (const auto& m : q.messages) out.emplace(rid, m.first);
-    }
-    return out;
-  }
-  bool Holds(const StoredMessage& m) const { return Stored().count(m) != 0; }
-};
-
-const Error kNotFound{Errc::kNotFound, "no such queue or not authorized"};
-
-// One connection to the FakeRelay, with RelayLink's contract (relay_port.h).
-class FakePort final : public RelayPort {
- public:
-  explicit FakePort(FakeRelay& relay) : relay_(relay), generation_(relay.generation) {
-    ++relay_.connects;
-  }
-
-  // Open until the test raises the relay's generation (a reconnect also
-  // resets the messenger's subscriptions, so the tests that look at refusals
-  // alone keep it).
-  bool CheckOpen() override { return generation_ == relay_.generation; }
-  Result<NewQueueResult> NewQueue(const crypto::Ed25519KeyPair& recipient) override {
-    NewQueueResult r{relay_.NewId(), relay_.NewId()};
-    FakeRelay::Queue q;
-    q.recipient_key = recipient.public_key;
-    q.sender_id = r.sender_id;
-    relay_.by_recipient[r.recipient_id] = std::move(q);
-    relay_.sender_to_recipient[r.sender_id] = r.recipient_id;
-    return r;
-  }
-  Status SetQueueKey(const protocol::Id& rid, const crypto::Ed25519KeyPair& recipient,
-                     ByteSpan send_key) override {
-    auto it = relay_.by_recipient.find(rid);
-    if (it == relay_.by_recipient.end() || it->second.recipient_key != recipient.public_key ||
-        !it->second.send_key.empty()) {
-      return kNotFound;
-    }
-    it->second.send_key.assign(send_key.begin(), send_key.end());
-    return {};
-  }
-  Result<NewQueueResult> CreateQueue(const crypto::Ed25519KeyPair& recipient,
-                                     ByteSpan send_key) override {
-    auto r = NewQueue(recipient);
-    if (!r) return r;
-    RHIZOME_TRY(SetQueueKey(r->recipient_id, recipient, send_key));
-    return r;
-  }
-  Status Send(const protocol::Id& sender_id, ByteSpan send_key, const Bytes& blob) override {
-    auto s = relay_.sender_to_recipient.find(sender_id);
-    if (s == relay_.sender_to_recipient.end()) return kNotFound;
-    auto& q = relay_.by_recipient[s->second];
-    if (q.send_key.empty() || !std::equal(send_key.begin(), send_key.end(), q.send_key.begin(),
-                                          q.send_key.end())) {
-      return kNotFound;
-    }
-    EXPECT_TRUE(protocol::IsRelayBlobSize(blob.size())) << blob.size();
-    q.messages.emplace_back(relay_.NewId(), blob);
-    return {};
-  }
-  Result<std::optional<protocol::QueueMessage>> Get(const protocol::Id& rid,
-                                                    const crypto::SecretBytes&) override {
-    auto it = relay_.by_recipient.find(rid);
-    if (it == relay_.by_recipient.end()) return kNotFound;
-    if (it->second.messages.empty()) return std::optional<protocol::QueueMessage>();
-    protocol::QueueMessage m;
-    m.recipient_id = rid;
-    m.message_id = it->second.messages.front().first;
-    m.blob = it->second.messages.front().second;
-    return std::optional<protocol::QueueMessage>(std::move(m));
-  }
-  Status Ack(const protocol::Id& rid, const protocol::Id& message_id) override {
-    auto it = relay_.by_recipient.find(rid);
-    if (it == relay_.by_recipient.end()) return kNotFound;
-    auto& msgs = it->second.messages;
-    for (auto m = msgs.begin(); m != msgs.end(); ++m) {
-      if (m->first == message_id) {
-        msgs.erase(m);
-        break;
-      }
-    }
-    return {};
-  }
-  // A quiet ACK: a refusal (ordered by the test, or of an unknown queue) never
-  // reaches the caller; like RelayLink, the port only counts it. A refused
-  // message stays stored, and stays "pushed" on this connection.
-  Status AckQuietly(const protocol::Id& rid, const protocol::Id& message_id) override {
-    if (auto r = relay_.refuse_quiet_acks.find(rid);
-        r != relay_.refuse_quiet_acks.end() && r->second > 0) {
-      --r->second;
-      ++quiet_refused_;
-      ++relay_.quiet_acks_refused;
-      return {};
-    }
-    if (!Ack(rid, message_id)) {
-      ++quiet_refused_;
-      ++relay_.quiet_acks_refused;
-    }
-    return {};
-  }
-  std::size_t quiet_acks_refused() const override { return quiet_refused_; }
-  // SUB: (re)starts delivery of the queue's stored messages on this port.
-  Status Subscribe(const protocol::Id& rid, const crypto::SecretBytes&) override {
-    if (relay_.by_recipient.count(rid) == 0) return kNotFound;
-    ++relay_.subscribes[rid];
-    subscribed_.insert(rid);
-    for (auto it = pushed_.begin(); it != pushed_.end();) {
-      it = it->first == rid ? pushed_.erase(it) : std::next(it);
-    }
-    return {};
-  }
-  // The oldest message of a subscribed queue not yet pushed on this port
-  // (whether or not it was acknowledged since: an unacknowledged one comes
-  // again only after a new SUB).
-  Result<std::optional<protocol::QueueMessage>> NextPushed(std::chrono::milliseconds) override {
-    for (const auto& rid : subscribed_) {
-      auto it = relay_.by_recipient.find(rid);
-      if (it == relay_.by_recipient.end()) continue;
-      for (const auto& [mid, blob] : it->second.messages) {
-        if (pushed_.count({rid, mid}) != 0) continue;
-        pushed_.insert({rid, mid});
-        ++relay_.pushes[{rid, mid}];
-        protocol::QueueMessage m;
-        m.recipient_id = rid;
-        m.message_id = mid;
-        m.blob = blob;
-        return std::optional<protocol::QueueMessage>(std::move(m));
-      }
-    }
-    return std::optional<protocol::QueueMessage>();
-  }
-  Status DeleteQueue(const protocol::Id& rid, const crypto::SecretBytes&) override {
-    auto it = relay_.by_recipient.find(rid);
-    if (it == relay_.by_recipient.end()) return kNotFound;
-    relay_.sender_to_recipient.erase(it->second.sender_id);
-    relay_.by_recipient.erase(it);
-    return {};
-  }
-
- private:
-  FakeRelay& relay_;
-  const int generation_;
-  std::set<protocol::Id> subscribed_;
-  std::set<StoredMessage> pushed_;  // pushed on this connection since the queue's last SUB
-  std::size_t quiet_refused_ = 0;
-};
-
-Messenger::ConnectFn ConnectTo(FakeRelay& relay) {
-  return [&relay](const protocol::RelayAddress&, std::uint64_t,
-                  std::chrono::milliseconds) -> Result<std::unique_ptr<RelayPort>> {
-    return std::unique_ptr<RelayPort>(std::make_unique<FakePort>(relay));
-  };
-}
-
-// A fixed, valid relay address (never dialled: the connector is in memory).
-std::string RelayText() {
-  protocol::RelayAddress a;
-  a.noise_key.fill(9);
-  auto kp = crypto::Ed25519FromSeed(ByteArray<32>{});
-  if (!kp) {
-    ADD_FAILURE() << kp.error().message;
-    return {};
-  }
-  a.signing_key = kp->public_key;
-  a.host = "127.0.0.1";
-  a.port = 7750;
-  a.versions = {1};
-  auto text = protocol::FormatRelayAddress(a);
-  if (!text) {
-    ADD_FAILURE() << text.error().message;
-    return {};
-  }
-  return *text;
-}
+using rhizome::testing::ConnectTo;
+using rhizome::testing::MemoryRelay;
+using rhizome::testing::StoredMessage;
 
 // A profile with an identity and a messenger on it, reaching `relay`, with a
 // clock that stands still (no retry or receipt resend becomes due).
 struct Person {
-  Person(FakeRelay& relay, const fs::path& dir, const std::string& name, std::uint64_t seed)
+  Person(MemoryRelay& relay, const fs::path& dir, const std::string& name, std::uint64_t seed)
       : rng(seed) {
     auto p = storage::Profile::Create(dir, AsBytes("pass"), crypto::Argon2idParams{1, 8192}, rng);
     if (!p) {
@@ -311,8 +95,9 @@ class MessengerQuietAck : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(crypto::Init().ok());
-    const std::string relay_text = RelayText();
-    ASSERT_FALSE(relay_text.empty());
+    const auto address = rhizome::testing::MemoryRelayAddressText();
+    ASSERT_TRUE(address.ok()) << address.error().message;
+    const std::string& relay_text = *address;
     alice_.emplace(relay_, tmp_.path() / "alice", "Alice", 1);
     bob_.emplace(relay_, tmp_.path() / "bob", "Bob", 2);
     ASSERT_TRUE(alice_->messenger.has_value());
@@ -340,6 +125,9 @@ class MessengerQuietAck : public ::testing::Test {
     bob_alias_ = at_alice->front().alias;
     refused_before_ = relay_.quiet_acks_refused;
   }
+  // No SEND was refused for its blob's size (the messenger pads to a relay
+  // blob size; the model refuses any other, as the relay does).
+  void TearDown() override { EXPECT_EQ(relay_.bad_blob_sizes, 0); }
 
   // Alice sends `text` and uploads it (one pass); where it is stored (Bob's
   // queue and the message id), found as the one message the pass added.
@@ -359,7 +147,7 @@ class MessengerQuietAck : public ::testing::Test {
   }
 
   rhizome::testing::TempDir tmp_;
-  FakeRelay relay_;  // outlives the messengers (their ports point into it)
+  MemoryRelay relay_;  // outlives the messengers (their ports point into it)
   std::optional<Person> alice_;
   std::optional<Person> bob_;
   std::string bob_alias_;  // Alice's name for Bob
