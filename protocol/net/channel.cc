@@ -319,34 +319,26 @@ void Channel::ReadStep() {
                      }));
 }
 
-Status Channel::Enqueue(ByteSpan plaintext, bool write_now) {
+Status Channel::Enqueue(ByteSpan plaintext) {
   if (!open_) return close_reason_;
   const std::size_t before = out_.size();
   if (auto st = session_.Seal(plaintext, out_); !st) return st;
   queued_bytes_ += out_.size() - before;
   if (!writing_ && !corked_) {
-    // Unless asked to write now, posted: frames queued in the rest of this
-    // turn (replies and pushes to one connection) share its write.
+    // Posted: frames queued in the rest of this turn (replies and pushes to
+    // one connection) share its write.
     writing_ = true;
-    if (write_now) {
-      WriteStep();
-    } else {
-      asio::post(socket_.get_executor(), [self = shared_from_this()] { self->WriteStep(); });
-    }
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->WriteStep(); });
   }
   return {};
 }
 
-Status Channel::TryEnqueue(ByteSpan plaintext, bool write_now) {
+Status Channel::TrySend(ByteSpan plaintext) {
   if (open_ && queued_bytes_ > limits_.max_write_queue_bytes) {
     return Error{Errc::kLimitExceeded, "write queue is full"};
   }
-  return Enqueue(plaintext, write_now);
+  return Enqueue(plaintext);
 }
-
-Status Channel::TrySend(ByteSpan plaintext) { return TryEnqueue(plaintext, false); }
-
-Status Channel::TrySendNow(ByteSpan plaintext) { return TryEnqueue(plaintext, true); }
 
 void Channel::Uncork() {
   corked_ = false;

@@ -243,11 +243,18 @@ rp::SecureSessionConfig InitiatorConfig(const Run& run) {
   return cfg;
 }
 
-// `now`: written before returning (net::Channel::TrySendNow); otherwise at
-// the end of the turn, sharing a write with the connection's other frames.
+// `now`: written before returning, unless a write is pending (corked around
+// the send: net::Channel::Cork/Uncork); otherwise at the end of the turn,
+// sharing a write with the connection's other frames. A channel corked by the
+// caller stays corked.
 bool SendCommand(Conn& c, rp::RelayCommandBody body, rp::Id corr, bool now = false) {
   auto bytes = rp::SerializeTransportMessage(rp::RelayCommand{corr, std::move(body)});
-  return bytes && (now ? c.ch->TrySendNow(*bytes) : c.ch->TrySend(*bytes));
+  if (!bytes) return false;
+  if (!now || c.ch->corked()) return c.ch->TrySend(*bytes).ok();
+  c.ch->Cork();
+  const bool sent = c.ch->TrySend(*bytes).ok();
+  c.ch->Uncork();
+  return sent;
 }
 
 // Sends one command and waits for the reply carrying its corr_id (set-up only:

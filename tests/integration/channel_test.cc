@@ -305,10 +305,10 @@ TEST_F(ChannelTest, AFrameThatArrivesBetweenReceivesIsStillDelivered) {
   EXPECT_EQ(RunClient(run(), 10s), 5);
 }
 
-// TrySend leaves the frame for a write at the end of the turn; TrySendNow
-// writes it at once when nothing else is being written (relay_load uses it
-// for its fixed-rate sends). Both arrive.
-TEST_F(ChannelTest, TrySendNowWritesBeforeReturning) {
+// TrySend leaves the frame for a write at the end of the turn (posted, so
+// that the turn's other frames share it); the frame arrives. A closed channel
+// refuses it.
+TEST_F(ChannelTest, TrySendWritesAtTheEndOfTheTurn) {
   EchoServer server(ChannelKind::kClientToRelay, server_key_, &open_psk_, ChannelLimits{});
   auto run = [&]() -> asio::awaitable<int> {
     auto ch = co_await Channel::Connect("127.0.0.1", server.port(), RelayClient(open_psk_),
@@ -319,19 +319,15 @@ TEST_F(ChannelTest, TrySendNowWritesBeforeReturning) {
     if ((*ch)->TrySend(later) && (*ch)->queued_bytes() > 0) ++ok;  // written later
     auto back = co_await (*ch)->Receive();
     if (back && *back == later) ++ok;
-    const Bytes now = {'n', 'o', 'w'};
-    if ((*ch)->TrySendNow(now) && (*ch)->queued_bytes() == 0) ++ok;  // already written
-    back = co_await (*ch)->Receive();
-    if (back && *back == now) ++ok;
+    if ((*ch)->queued_bytes() == 0) ++ok;  // written by then
     (*ch)->Close();
-    if (!(*ch)->TrySendNow(now)) ++ok;  // closed: refused
+    if (!(*ch)->TrySend(later)) ++ok;  // closed: refused
     co_return ok;
   };
-  EXPECT_EQ(RunClient(run()), 5);
+  EXPECT_EQ(RunClient(run()), 4);
 }
 
-// A corked channel writes nothing, not even for TrySendNow, and no write is
-// posted for later; Uncork() writes every queued frame before it returns,
+// A corked channel writes nothing, and no write is posted for later; Uncork() writes every queued frame before it returns,
 // in order (the relay corks the frames of each Send, relay_load a tick's
 // sends). Frames corked behind a pending posted write join that write.
 // On a closed channel Uncork() writes nothing.
@@ -345,7 +341,7 @@ TEST_F(ChannelTest, UncorkWritesWhatCorkHeld) {
     const Bytes first = {'f', 'i', 'r', 's', 't'};
     const Bytes second = {'s', 'e', 'c', 'o', 'n', 'd'};
     (*ch)->Cork();
-    if ((*ch)->TrySend(first) && (*ch)->TrySendNow(second)) ++ok;
+    if ((*ch)->TrySend(first) && (*ch)->TrySend(second)) ++ok;
     const std::size_t queued = (*ch)->queued_bytes();
     asio::steady_timer pause(co_await asio::this_coro::executor);
     pause.expires_after(50ms);  // a posted write would run meanwhile

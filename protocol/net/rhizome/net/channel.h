@@ -113,17 +113,16 @@ class Channel : public std::enable_shared_from_this<Channel> {
   asio::awaitable<Status> Send(ByteSpan plaintext);
 
   // As Send but never waits. Errors: also kLimitExceeded "write queue is full".
+  // The frame is written at the end of the turn (a posted write), together
+  // with the channel's other frames of this turn.
   Status TrySend(ByteSpan plaintext);
-  // As TrySend, but if nothing is being written the frame is written now, in
-  // this handler, instead of at the end of the turn (lower latency; more
-  // system calls if several frames follow to the same peer in this turn).
-  Status TrySendNow(ByteSpan plaintext);
-  // Several frames, possibly to several peers, each written now with one
-  // write per peer: Cork() each channel, TrySend() the frames, then Uncork()
-  // each, which writes what was queued unless a write is already pending (a
-  // posted one, or one waiting for the socket: the frames then join it). A
-  // corked channel starts no write of its own: cork and uncork within one
-  // handler, and never co_await Send() or Shutdown() while corked.
+  // To write now instead (one frame or several, possibly to several peers,
+  // each peer's frames in one write): Cork() each channel, TrySend() the
+  // frames, then Uncork() each, which writes what was queued unless a write is
+  // already pending (a posted one, or one waiting for the socket: the frames
+  // then join it). A corked channel starts no write of its own: cork and
+  // uncork within one handler, and never co_await Send() or Shutdown() while
+  // corked.
   void Cork() { corked_ = true; }
   void Uncork();
   bool corked() const { return corked_; }
@@ -165,9 +164,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
   ReadOutcome ReadAvailable(Bytes& out);
   // The next received message; precondition: one is pending.
   Bytes TakeReceived();
-  Status Enqueue(ByteSpan plaintext, bool write_now = false);
-  // Enqueue, refused when the write queue is over its limit.
-  Status TryEnqueue(ByteSpan plaintext, bool write_now);
+  Status Enqueue(ByteSpan plaintext);
   Status CloseWith(Error e);
 
   Socket socket_;
