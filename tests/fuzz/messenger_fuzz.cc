@@ -4,7 +4,8 @@
 // relay's queue semantics (tests/support/memory_relay.h, after
 // client/include/rhizome/client/relay_port.h: GET returns the oldest message
 // until ACKed; SEND needs the queue's send key), which the fuzzer can damage:
-// drop, duplicate, reorder, replay and corrupt stored blobs. Either side can be restarted from its database at any point.
+// drop, duplicate, reorder, replay and corrupt stored blobs. Either side can
+// be restarted from its database at any point.
 //
 // Input: after a fixed first contact (invite, accept, four passes), a
 // sequence of operations, each an opcode byte (modulo 12) and one operand:
@@ -35,19 +36,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "memory_relay.h"
 #include "rhizome/client/messenger.h"
-#include "rhizome/crypto/hash.h"
 #include "rhizome/crypto/init.h"
 #include "rhizome/crypto/random.h"
 #include "rhizome/protocol/identity.h"
-#include "rhizome/protocol/relay_address.h"
 #include "rhizome/storage/identity_store.h"
 #include "rhizome/storage/profile.h"
 
@@ -165,6 +164,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(contacts.ok() && contacts->size() == 1 &&
                contacts->front().status == client::ContactStatus::kConfirmed);
     const std::string b_alias = contacts->front().alias;
+    FUZZ_CHECK(relay.bad_blob_sizes == 0);
 
     std::size_t pos = 0;
     for (std::size_t op = 0; op < kMaxOps && pos + 1 < size; ++op, pos += 2) {
@@ -223,6 +223,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       Sync(b);
     }
     Sync(a);
+    FUZZ_CHECK(relay.bad_blob_sizes == 0);  // every SEND padded to a relay blob size
     FUZZ_CHECK(Incoming(a, b).size() == b.sent.size());
     FUZZ_CHECK(Incoming(b, a).size() == a.sent.size());
     for (Side* s : {&a, &b}) {

@@ -327,10 +327,11 @@ TEST_F(ChannelTest, TrySendWritesAtTheEndOfTheTurn) {
   EXPECT_EQ(RunClient(run()), 4);
 }
 
-// A corked channel writes nothing, and no write is posted for later; Uncork() writes every queued frame before it returns,
-// in order (the relay corks the frames of each Send, relay_load a tick's
-// sends). Frames corked behind a pending posted write join that write.
-// On a closed channel Uncork() writes nothing.
+// A corked channel writes nothing, and no write is posted for later;
+// Uncork() writes every queued frame before it returns, in order (the relay
+// corks the frames of each Send; relay_load each fixed-rate send, or with
+// --tick-writes batch a tick's sends). Frames corked behind a pending posted
+// write join that write. On a closed channel Uncork() writes nothing.
 TEST_F(ChannelTest, UncorkWritesWhatCorkHeld) {
   EchoServer server(ChannelKind::kClientToRelay, server_key_, &open_psk_, ChannelLimits{});
   auto run = [&]() -> asio::awaitable<int> {

@@ -10,8 +10,8 @@
 // the in-memory model of its queue semantics that tests/fuzz/messenger_fuzz.cc
 // uses too (tests/support/memory_relay.h; the fuzz target covers this path
 // only among random schedules), which counts SUBs and pushes per queue and
-// refuses the quiet ACKs a test asks it to. Every pass is a single round (max_rounds = 1), so
-// "the next pass" is exactly one more Receive.
+// refuses the quiet ACKs a test asks it to. Every pass is a single round
+// (max_rounds = 1), so "the next pass" is exactly one more Receive.
 #include "rhizome/client/messenger.h"
 
 #include <gtest/gtest.h>
@@ -23,6 +23,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "memory_relay.h"

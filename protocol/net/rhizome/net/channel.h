@@ -114,7 +114,9 @@ class Channel : public std::enable_shared_from_this<Channel> {
 
   // As Send but never waits. Errors: also kLimitExceeded "write queue is full".
   // The frame is written at the end of the turn (a posted write), together
-  // with the channel's other frames of this turn.
+  // with the channel's other frames of this turn; if a write is already
+  // pending (posted, or waiting for the socket) it joins that one, and on a
+  // corked channel it waits for Uncork().
   Status TrySend(ByteSpan plaintext);
   // To write now instead (one frame or several, possibly to several peers,
   // each peer's frames in one write): Cork() each channel, TrySend() the
