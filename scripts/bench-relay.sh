@@ -281,10 +281,10 @@ row() { printf '| %-28s | %-22s | %14s | %14s | %-22s |\n' "$@"; }
     # Rounds without a figure count as outside the goal; the median is of
     # the rounds that have one, and says how many those were.
     summary=$(printf '%s\n' $ratios | awk -v lim="$limit" '
-      $1 == "-" { missing++; next }
+      $1 == "-" { next }
       { n++; if ($1 + 0 <= lim + 0) within++; if (n == 1 || $1 + 0 > worst) worst = $1 + 0 }
-      END { printf "%d %d %d %s\n", n, within, missing, (n ? sprintf("%.2f", worst) : "-") }')
-    read -r used within missing worst <<<"$summary"
+      END { printf "%d %d %s\n", n, within, (n ? sprintf("%.2f", worst) : "-") }')
+    read -r used within worst <<<"$summary"
     row "" "median of $used of $rounds rounds" "" "" "ours/theirs $(median $ratios) ($goal)"
     row "" "worst round; within goal" "" "" "$worst; $within of $rounds"
   done

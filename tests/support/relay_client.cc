@@ -54,12 +54,16 @@ bool MakeQueue(RelayClient& c, RelayQueue& q) {
   return true;
 }
 
-std::optional<protocol::RelayReply> SendTo(RelayClient& c, const RelayQueue& q, const Bytes& blob) {
-  return c.CallWith([&](const protocol::Id& corr) -> protocol::RelayCommandBody {
-    return protocol::SendMessage{
-        q.sender_id,
-        c.Mac(q.send_key.expose(), corr, q.sender_id, protocol::RelayCommandCode::kSend), blob};
-  });
+std::optional<protocol::RelayReply> SendTo(RelayClient& c, const RelayQueue& q, const Bytes& blob,
+                                           std::chrono::milliseconds deadline) {
+  return c.CallWith(
+      [&](const protocol::Id& corr) -> protocol::RelayCommandBody {
+        return protocol::SendMessage{
+            q.sender_id,
+            c.Mac(q.send_key.expose(), corr, q.sender_id, protocol::RelayCommandCode::kSend),
+            blob};
+      },
+      deadline);
 }
 
 std::optional<protocol::RelayReply> SubscribeTo(RelayClient& c, const RelayQueue& q) {

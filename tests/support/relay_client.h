@@ -51,9 +51,10 @@ class RelayClient {
   protocol::Mac Mac(ByteSpan key, const protocol::Id& corr_id, ByteSpan entity_id,
                     protocol::RelayCommandCode code) const;
   template <class MakeBody>
-  std::optional<protocol::RelayReply> CallWith(MakeBody make) {
+  std::optional<protocol::RelayReply> CallWith(
+      MakeBody make, std::chrono::milliseconds deadline = client::kDefaultRelayReplyTimeout) {
     protocol::Id corr = NewCorrId();
-    return CallWithCorr(corr, make(corr));
+    return CallWithCorr(corr, make(corr), deadline);
   }
   std::optional<protocol::RelayReply> CallWithCorr(
       const protocol::Id& corr, protocol::RelayCommandBody body,
@@ -96,8 +97,10 @@ struct RelayQueue {
 // failure.
 bool MakeQueue(RelayClient& c, RelayQueue& q);
 // SEND `blob` to q (MAC'd with its send key); the relay's reply as it came,
-// so tests can look at its error code.
-std::optional<protocol::RelayReply> SendTo(RelayClient& c, const RelayQueue& q, const Bytes& blob);
+// so tests can look at its error code (none if it did not come by `deadline`).
+std::optional<protocol::RelayReply> SendTo(
+    RelayClient& c, const RelayQueue& q, const Bytes& blob,
+    std::chrono::milliseconds deadline = client::kDefaultRelayReplyTimeout);
 // SUB to q (signed with its recipient key); the relay's reply as it came.
 std::optional<protocol::RelayReply> SubscribeTo(RelayClient& c, const RelayQueue& q);
 

@@ -417,14 +417,7 @@ TEST_F(RelayServerTest, TheLinkDropsAnswersThatCameTooLate) {
   const std::size_t late = client::kMaxRelayLinkPendingReplies + 44;
   std::size_t gave_up = 0;
   for (std::size_t i = 0; i < late; ++i) {
-    const protocol::Id corr = RelayClient::NewCorrId();
-    auto reply = c.CallWithCorr(
-        corr,
-        protocol::SendMessage{
-            q.sender_id, c.Mac(q.send_key.expose(), corr, q.sender_id, protocol::RelayCommandCode::kSend),
-            blob},
-        1ms);
-    if (!reply) ++gave_up;
+    if (!SendTo(c, q, blob, 1ms)) ++gave_up;
   }
   EXPECT_EQ(gave_up, late) << "answered although the sync was held";
   ASSERT_TRUE(engine_->WaitForHeldSync(5s));
